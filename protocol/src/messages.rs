@@ -1,0 +1,145 @@
+//! Payloads of the messages clients send, with the range checks the relay applies to them.
+//!
+//! Serde checks shapes and types; `validate` checks what types cannot say (finite percentages,
+//! bounded lists and strings). Unknown fields are accepted and ignored here: the relay forwards the
+//! original bytes, so a newer agent's extra fields reach the page through an older relay.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ClientId, ClientMode};
+
+/// Longest accepted token, in bytes. A JWT with our claims is a few hundred bytes.
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// Most per-core values a `cpu` message may carry.
+pub const MAX_CORES: usize = 1024;
+/// Longest accepted command id (`beep.id`), in bytes.
+pub const MAX_COMMAND_ID_LEN: usize = 128;
+/// Longest accepted error text in a reply, in bytes.
+pub const MAX_REPLY_ERROR_LEN: usize = 1024;
+
+/// `authentication`: the first message of every connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Authentication {
+    pub client_id: ClientId,
+    pub client_mode: ClientMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl Authentication {
+    pub fn validate(&self) -> Result<(), String> {
+        match &self.token {
+            Some(t) if t.len() > MAX_TOKEN_LEN => Err(format!(
+                "token is {} bytes; the limit is {MAX_TOKEN_LEN}",
+                t.len()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Memory figures of a `cpu` report, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    pub used: u64,
+    pub total: u64,
+}
+
+/// `cpu`: one sample of the desktop's load. Only `value` is required (the prototype sent only it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cpu {
+    /// Overall CPU use, percent of all cores, 0–100.
+    pub value: f64,
+    /// Per-core use, percent, 0–100 each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+    /// When the sample was taken, Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<u64>,
+}
+
+fn check_percent(what: &str, v: f64) -> Result<(), String> {
+    if v.is_finite() && (0.0..=100.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{what} must be a number from 0 to 100, got {v}"))
+    }
+}
+
+impl Cpu {
+    pub fn validate(&self) -> Result<(), String> {
+        check_percent("value", self.value)?;
+        if let Some(cores) = &self.cores {
+            if cores.len() > MAX_CORES {
+                return Err(format!(
+                    "cores has {} entries; the limit is {MAX_CORES}",
+                    cores.len()
+                ));
+            }
+            for (i, c) in cores.iter().enumerate() {
+                check_percent(&format!("cores[{i}]"), f64::from(*c))?;
+            }
+        }
+        if let Some(m) = &self.memory {
+            if m.used > m.total {
+                return Err(format!(
+                    "memory.used ({}) exceeds memory.total ({})",
+                    m.used, m.total
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `beep`: make the desktop play a short tone. `id` lets the sender match the `beep_result`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Beep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+impl Beep {
+    pub fn validate(&self) -> Result<(), String> {
+        validate_command_id(self.id.as_deref())
+    }
+}
+
+/// `beep_result`: the desktop's answer to a `beep`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeepResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub ok: bool,
+    /// Why the beep failed, in words for a person; present when `ok` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl BeepResult {
+    pub fn validate(&self) -> Result<(), String> {
+        validate_command_id(self.id.as_deref())?;
+        match &self.error {
+            Some(e) if e.len() > MAX_REPLY_ERROR_LEN => Err(format!(
+                "error is {} bytes; the limit is {MAX_REPLY_ERROR_LEN}",
+                e.len()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn validate_command_id(id: Option<&str>) -> Result<(), String> {
+    match id {
+        Some(id) if id.is_empty() || id.len() > MAX_COMMAND_ID_LEN => Err(format!(
+            "id must be 1-{MAX_COMMAND_ID_LEN} bytes, got {}",
+            id.len()
+        )),
+        Some(id) if id.chars().any(char::is_control) => {
+            Err("id must not contain control characters".to_owned())
+        }
+        _ => Ok(()),
+    }
+}

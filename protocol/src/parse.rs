@@ -1,0 +1,251 @@
+//! Turning one untrusted text frame into one validated client message.
+//!
+//! This is the only code that reads client input, so it is the fuzz target and the place every
+//! rejection gets its error code. It reads the `event` name first, so an unknown event is reported
+//! as `unknown_event` rather than as a shape error, then parses the payload for that event alone.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Authentication, Beep, BeepResult, Cpu, ErrorCode, EventKind};
+
+/// A validated message from a client, tagged by `event` on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Authentication(Authentication),
+    Cpu(Cpu),
+    Beep(Beep),
+    BeepResult(BeepResult),
+}
+
+impl ClientMessage {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            ClientMessage::Authentication(_) => EventKind::Authentication,
+            ClientMessage::Cpu(_) => EventKind::Cpu,
+            ClientMessage::Beep(_) => EventKind::Beep,
+            ClientMessage::BeepResult(_) => EventKind::BeepResult,
+        }
+    }
+
+    /// The JSON text of this message, as a client sends it.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs cannot fail: no maps with non-string keys, no
+        // fallible custom serializers.
+        serde_json::to_string(self).expect("client messages always serialize")
+    }
+}
+
+/// Why a frame was refused: the code and words of the `error` event the sender gets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadMessage, message)
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    event: Option<Cow<'a, str>>,
+}
+
+/// Parses and validates one text frame from a client.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, Rejection> {
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| {
+        Rejection::bad(format!(
+            "expected a JSON object with an \"event\" field: {e}"
+        ))
+    })?;
+    let name = envelope
+        .event
+        .ok_or_else(|| Rejection::bad("the message has no \"event\" field"))?;
+    let kind = EventKind::from_name(&name).ok_or_else(|| {
+        let shown: String = name.chars().take(64).collect();
+        Rejection::new(ErrorCode::UnknownEvent, format!("unknown event {shown:?}"))
+    })?;
+    let message = match kind {
+        EventKind::Authentication => {
+            let m: Authentication = payload(kind, text)?;
+            m.validate().map_err(|e| invalid(kind, e))?;
+            ClientMessage::Authentication(m)
+        }
+        EventKind::Cpu => {
+            let m: Cpu = payload(kind, text)?;
+            m.validate().map_err(|e| invalid(kind, e))?;
+            ClientMessage::Cpu(m)
+        }
+        EventKind::Beep => {
+            let m: Beep = payload(kind, text)?;
+            m.validate().map_err(|e| invalid(kind, e))?;
+            ClientMessage::Beep(m)
+        }
+        EventKind::BeepResult => {
+            let m: BeepResult = payload(kind, text)?;
+            m.validate().map_err(|e| invalid(kind, e))?;
+            ClientMessage::BeepResult(m)
+        }
+    };
+    Ok(message)
+}
+
+fn payload<'a, T: Deserialize<'a>>(kind: EventKind, text: &'a str) -> Result<T, Rejection> {
+    serde_json::from_str(text).map_err(|e| invalid(kind, e.to_string()))
+}
+
+fn invalid(kind: EventKind, why: String) -> Rejection {
+    Rejection::bad(format!("invalid {} message: {why}", kind.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientId, ClientMode, Memory};
+
+    fn code_of(text: &str) -> ErrorCode {
+        parse_client_message(text).unwrap_err().code
+    }
+
+    #[test]
+    fn the_prototypes_messages_are_valid() {
+        let auth = parse_client_message(
+            r#"{"event":"authentication","client_id":"1","client_mode":"desktop"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            auth,
+            ClientMessage::Authentication(Authentication {
+                client_id: ClientId::new("1").unwrap(),
+                client_mode: ClientMode::Desktop,
+                token: None,
+            })
+        );
+        let cpu = parse_client_message(r#"{"event": "cpu", "value": 12.5}"#).unwrap();
+        assert_eq!(cpu.kind(), EventKind::Cpu);
+        assert_eq!(
+            parse_client_message(r#"{"event": "beep"}"#).unwrap(),
+            ClientMessage::Beep(Beep { id: None })
+        );
+    }
+
+    #[test]
+    fn full_messages_round_trip() {
+        let messages = [
+            ClientMessage::Authentication(Authentication {
+                client_id: ClientId::new("alice-laptop").unwrap(),
+                client_mode: ClientMode::Web,
+                token: Some("t.o.k".into()),
+            }),
+            ClientMessage::Cpu(Cpu {
+                value: 23.5,
+                cores: Some(vec![10.0, 37.0]),
+                memory: Some(Memory {
+                    used: 1 << 30,
+                    total: 8 << 30,
+                }),
+                ts: Some(1_700_000_000_000),
+            }),
+            ClientMessage::Beep(Beep {
+                id: Some("b-1".into()),
+            }),
+            ClientMessage::BeepResult(BeepResult {
+                id: Some("b-1".into()),
+                ok: false,
+                error: Some("no audio output device".into()),
+            }),
+        ];
+        for m in messages {
+            let text = m.to_json();
+            assert_eq!(parse_client_message(&text).unwrap(), m, "{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_accepted() {
+        let m = parse_client_message(r#"{"event":"cpu","value":1,"gpu":{"value":3}}"#).unwrap();
+        assert_eq!(m.kind(), EventKind::Cpu);
+    }
+
+    #[test]
+    fn rejects_carry_the_right_code() {
+        assert_eq!(code_of("not json"), ErrorCode::BadMessage);
+        assert_eq!(code_of("[1,2]"), ErrorCode::BadMessage);
+        assert_eq!(code_of(r#"{"value":1}"#), ErrorCode::BadMessage);
+        assert_eq!(code_of(r#"{"event":7}"#), ErrorCode::BadMessage);
+        assert_eq!(code_of(r#"{"event":"reboot"}"#), ErrorCode::UnknownEvent);
+        assert_eq!(code_of(r#"{"event":"cpu"}"#), ErrorCode::BadMessage);
+        assert_eq!(
+            code_of(r#"{"event":"cpu","value":"NaN"}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(r#"{"event":"cpu","value":101}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(r#"{"event":"cpu","value":-1}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(r#"{"event":"cpu","value":1e999}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(r#"{"event":"cpu","value":1,"memory":{"used":2,"total":1}}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(r#"{"event":"beep","id":""}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(r#"{"event":"beep_result","id":"x"}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(r#"{"event":"authentication","client_id":"a/b","client_mode":"web"}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(r#"{"event":"authentication","client_id":"a","client_mode":"robot"}"#),
+            ErrorCode::BadMessage
+        );
+    }
+
+    #[test]
+    fn hostile_sizes_are_rejected_not_crashed_on() {
+        let cores = vec!["1"; MAX_CORES_PLUS_ONE].join(",");
+        let text = format!(r#"{{"event":"cpu","value":1,"cores":[{cores}]}}"#);
+        assert_eq!(code_of(&text), ErrorCode::BadMessage);
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let text = format!(r#"{{"event":"cpu","value":{deep}}}"#);
+        assert_eq!(code_of(&text), ErrorCode::BadMessage);
+        // Deep nesting in a field nobody reads is skipped without recursion, so it is harmless.
+        let text = format!(r#"{{"event":"cpu","value":1,"x":{deep}}}"#);
+        assert!(parse_client_message(&text).is_ok());
+        let long_event = format!(r#"{{"event":"{}"}}"#, "e".repeat(10_000));
+        let rejection = parse_client_message(&long_event).unwrap_err();
+        assert_eq!(rejection.code, ErrorCode::UnknownEvent);
+        assert!(
+            rejection.message.len() < 100,
+            "echoes at most 64 chars of the name"
+        );
+    }
+
+    const MAX_CORES_PLUS_ONE: usize = crate::messages::MAX_CORES + 1;
+}
