@@ -1,1 +1,22 @@
+//! The deskbridge relay: desktops dial out to it, web pages connect to it, and it pairs the two by
+//! client id and relays messages both ways.
+//!
+//! Layout, following the path of a message:
+//! - [`http`]: the routes; `/ws` upgrades and hands the socket to a session.
+//! - [`session`]: one actor per connection; reads, validates, relays into peers' outboxes.
+//! - [`matchmaker`]: the registry of sessions by id; pairs peers on join and leave.
+//! - [`history`], [`metrics`]: per-id cpu history and Prometheus counters.
+//! - [`server`]: starting, running and gracefully stopping all of it.
 
+pub mod cli;
+pub mod config;
+pub mod history;
+pub mod http;
+pub mod matchmaker;
+pub mod metrics;
+pub mod server;
+pub mod session;
+mod state;
+
+pub use config::Config;
+pub use server::{RelayHandle, RunningRelay};

@@ -1,0 +1,70 @@
+//! The typed messages between sessions and the matchmaker.
+//!
+//! They travel only when a session joins or leaves, never per relayed message.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use deskbridge_protocol::{ClientId, ClientMode};
+
+use crate::history::History;
+use crate::session::outbox::{Outbox, SessionId};
+
+/// A session authenticated and asks to be paired.
+#[derive(Message)]
+#[rtype(result = "Result<Joined, JoinRefused>")]
+pub struct Join {
+    pub session: SessionId,
+    pub client_id: ClientId,
+    pub mode: ClientMode,
+    pub outbox: Outbox,
+    /// Where the matchmaker sends this session's peer changes.
+    pub updates: Recipient<PeerUpdate>,
+}
+
+/// What a joined session needs to relay without asking the matchmaker again.
+#[derive(Debug)]
+pub enum Joined {
+    Desktop {
+        viewers: Arc<[Outbox]>,
+        history: Arc<History>,
+    },
+    Web {
+        desktop: Option<Outbox>,
+    },
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinRefused {
+    TooManyViewers { limit: usize },
+}
+
+/// A session ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub session: SessionId,
+    pub client_id: ClientId,
+    pub mode: ClientMode,
+}
+
+/// Asks which desktop serves `client_id` now: the slow path of a command whose sender does not
+/// (yet) know of a desktop.
+#[derive(Message)]
+#[rtype(result = "Option<Outbox>")]
+pub struct FindDesktop {
+    pub client_id: ClientId,
+}
+
+/// Sent to a session when its peers change.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub enum PeerUpdate {
+    /// For a desktop: the viewers now connected.
+    Viewers(Arc<[Outbox]>),
+    /// For a viewer: the desktop now connected, if any.
+    Desktop(Option<Outbox>),
+    /// For a desktop: a newer connection for the same id took over.
+    Replaced,
+}

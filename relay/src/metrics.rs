@@ -1,0 +1,274 @@
+//! Prometheus metrics of the relay, served on `/metrics`.
+//!
+//! Every counter on the per-message path is resolved to its label set once, at start, so counting a
+//! relayed message is one atomic add and never a map lookup.
+
+use deskbridge_protocol::{ClientMode, ErrorCode, EventKind};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabel {
+    mode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabel {
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// Why a frame for a client was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Telemetry to a client whose queue is above the telemetry limit.
+    QueueFull,
+    /// A reply or control message to a client whose queue is completely full (a stuck client).
+    StuckClient,
+}
+
+const EVENTS: [EventKind; 4] = [
+    EventKind::Authentication,
+    EventKind::Cpu,
+    EventKind::Beep,
+    EventKind::BeepResult,
+];
+
+/// All relay metrics, shared by every worker thread.
+pub struct Metrics {
+    registry: Registry,
+    sessions: [Gauge; 2],
+    pending_auth: Gauge,
+    rooms: Gauge,
+    connections: Counter,
+    received: [Counter; 4],
+    delivered: [Counter; 4],
+    errors: Vec<(ErrorCode, Counter)>,
+    dropped: [Counter; 2],
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("deskbridge");
+
+        let sessions_family = Family::<ModeLabel, Gauge>::default();
+        registry.register(
+            "sessions",
+            "Authenticated WebSocket sessions by client mode",
+            sessions_family.clone(),
+        );
+        let sessions = [ClientMode::Desktop, ClientMode::Web].map(|m| {
+            sessions_family
+                .get_or_create(&ModeLabel { mode: m.as_str() })
+                .clone()
+        });
+
+        let pending_auth = Gauge::default();
+        registry.register(
+            "sessions_unauthenticated",
+            "Open WebSocket connections that have not authenticated yet",
+            pending_auth.clone(),
+        );
+        let rooms = Gauge::default();
+        registry.register(
+            "client_ids",
+            "Client ids with at least one session",
+            rooms.clone(),
+        );
+        let connections = Counter::default();
+        registry.register(
+            "connections",
+            "WebSocket connections accepted",
+            connections.clone(),
+        );
+
+        let received_family = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "messages_received",
+            "Valid messages received from clients, by event",
+            received_family.clone(),
+        );
+        let delivered_family = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "messages_relayed",
+            "Messages queued to a receiving client, by event (one per receiver)",
+            delivered_family.clone(),
+        );
+        let by_event = |family: &Family<EventLabel, Counter>| {
+            EVENTS.map(|e| {
+                family
+                    .get_or_create(&EventLabel { event: e.name() })
+                    .clone()
+            })
+        };
+        let received = by_event(&received_family);
+        let delivered = by_event(&delivered_family);
+
+        let errors_family = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "errors",
+            "Error events sent to clients, by code",
+            errors_family.clone(),
+        );
+        let errors = ErrorCode::ALL
+            .iter()
+            .map(|c| {
+                let counter = errors_family
+                    .get_or_create(&CodeLabel { code: c.as_str() })
+                    .clone();
+                (*c, counter)
+            })
+            .collect();
+
+        let dropped_family = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "messages_dropped",
+            "Messages not queued to a client because its send queue was full",
+            dropped_family.clone(),
+        );
+        let dropped = ["queue_full", "stuck_client"].map(|reason| {
+            dropped_family
+                .get_or_create(&ReasonLabel { reason })
+                .clone()
+        });
+
+        Self {
+            registry,
+            sessions,
+            pending_auth,
+            rooms,
+            connections,
+            received,
+            delivered,
+            errors,
+            dropped,
+        }
+    }
+
+    /// The registry, for callers that add metrics of their own (limits, cluster state).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// Renders everything in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    pub fn sessions(&self, mode: ClientMode) -> &Gauge {
+        &self.sessions[mode_index(mode)]
+    }
+
+    pub fn session_count(&self, mode: ClientMode) -> i64 {
+        self.sessions[mode_index(mode)].get()
+    }
+
+    pub fn pending_auth(&self) -> &Gauge {
+        &self.pending_auth
+    }
+
+    pub fn rooms(&self) -> &Gauge {
+        &self.rooms
+    }
+
+    pub fn connection_accepted(&self) {
+        self.connections.inc();
+    }
+
+    pub fn received(&self, kind: EventKind) {
+        self.received[kind as usize].inc();
+    }
+
+    pub fn delivered(&self, kind: EventKind, receivers: u64) {
+        self.delivered[kind as usize].inc_by(receivers);
+    }
+
+    pub fn error(&self, code: ErrorCode) {
+        if let Some((_, c)) = self.errors.iter().find(|(c, _)| *c == code) {
+            c.inc();
+        }
+    }
+
+    pub fn dropped(&self, reason: DropReason) {
+        self.dropped[reason as usize].inc();
+    }
+
+    /// Total dropped messages, for `/healthz`.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().map(Counter::get).sum()
+    }
+}
+
+fn mode_index(mode: ClientMode) -> usize {
+    match mode {
+        ClientMode::Desktop => 0,
+        ClientMode::Web => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_with_labels_and_zeroes() {
+        let m = Metrics::new();
+        m.sessions(ClientMode::Web).inc();
+        m.received(EventKind::Cpu);
+        m.delivered(EventKind::Cpu, 3);
+        m.error(ErrorCode::PeerOffline);
+        m.dropped(DropReason::QueueFull);
+        let text = m.render();
+        assert!(
+            text.contains(r#"deskbridge_sessions{mode="web"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"deskbridge_sessions{mode="desktop"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"deskbridge_messages_relayed_total{event="cpu"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"deskbridge_errors_total{code="peer_offline"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"deskbridge_errors_total{code="too_large"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"deskbridge_messages_dropped_total{reason="queue_full"} 1"#),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! Starting and stopping a relay: the HTTP server, the matchmaker, and the orderly shutdown that
+//! sends every session a 1001 close before the process exits.
+//!
+//! The server takes an already bound `TcpListener`, so tests run it on port 0 and a supervisor can
+//! hand over a socket.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use actix::Actor;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use deskbridge_protocol::ClientMode;
+use tokio::sync::{oneshot, watch};
+
+use crate::config::Config;
+use crate::matchmaker::Matchmaker;
+use crate::metrics::Metrics;
+use crate::state::RelayState;
+
+/// A relay whose server is running inside the current actix system.
+pub struct RunningRelay {
+    server: Server,
+    handle: ServerHandle,
+    state: web::Data<RelayState>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl RunningRelay {
+    /// Starts the matchmaker and the HTTP server on `listener`. Must be called inside an actix
+    /// system (`#[actix_web::main]` or `System::new().block_on`).
+    pub fn start(listener: TcpListener, config: Config) -> io::Result<Self> {
+        let metrics = Arc::new(Metrics::new());
+        let matchmaker = Matchmaker::new(
+            config.max_viewers_per_id,
+            config.history_len,
+            metrics.clone(),
+        )
+        .start();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = web::Data::new(RelayState {
+            config,
+            metrics,
+            matchmaker,
+            shutdown: shutdown_rx,
+            started: Instant::now(),
+        });
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .configure(crate::http::routes)
+        })
+        // Shutdown is ours: sessions get their close frames before the server stops.
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        Ok(Self {
+            server,
+            handle,
+            state,
+            shutdown,
+        })
+    }
+
+    /// Runs until `stop` completes, then shuts down gracefully.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> io::Result<()> {
+        let RunningRelay {
+            server,
+            handle,
+            state,
+            shutdown,
+        } = self;
+        let server = actix_web::rt::spawn(server);
+        stop.await;
+        graceful_shutdown(&handle, &state, &shutdown).await;
+        server
+            .await
+            .map_err(|e| io::Error::other(format!("server task failed: {e}")))?
+    }
+}
+
+async fn graceful_shutdown(
+    handle: &ServerHandle,
+    state: &RelayState,
+    shutdown: &watch::Sender<bool>,
+) {
+    let open = open_sessions(&state.metrics);
+    log::info!("shutting down: closing {open} sessions with 1001 (going away)");
+    let _ = shutdown.send(true);
+    // Sessions queue their close frames at once; wait until they are gone or the grace is over.
+    let deadline = Instant::now() + state.config.shutdown_grace;
+    while open_sessions(&state.metrics) > 0 && Instant::now() < deadline {
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the writers put the close frames on the wire.
+    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    handle.stop(true).await;
+    log::info!("relay stopped");
+}
+
+fn open_sessions(metrics: &Metrics) -> i64 {
+    metrics.session_count(ClientMode::Desktop)
+        + metrics.session_count(ClientMode::Web)
+        + metrics.pending_auth().get()
+}
+
+/// A relay running on a thread of its own, for tests and embedding.
+pub struct RelayHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<io::Result<()>>>,
+}
+
+impl RelayHandle {
+    /// Starts a relay on `listener` in a new thread with its own actix system.
+    pub fn spawn(listener: TcpListener, config: Config) -> io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = thread::Builder::new()
+            .name(format!("relay-{addr}"))
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let relay = match RunningRelay::start(listener, config) {
+                        Ok(relay) => relay,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                            return Err(e);
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    relay
+                        .run_until(async move {
+                            let _ = stop_rx.await;
+                        })
+                        .await
+                })
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| io::Error::other("relay thread died while starting"))??;
+        Ok(Self {
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shuts the relay down gracefully and waits for it.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::error!("relay on {} failed: {e}", self.addr),
+                Err(_) => log::error!("relay thread on {} panicked", self.addr),
+            }
+        }
+    }
+}
+
+impl Drop for RelayHandle {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}

@@ -1,0 +1,515 @@
+//! One actor per WebSocket connection: it authenticates the client, validates each message once,
+//! and relays the original frame straight into its peers' outboxes.
+//!
+//! Reading happens here (the actix-ws message stream, continuations joined, sizes bounded);
+//! writing happens in the session's writer task (see [`outbox`]), so a slow socket never blocks
+//! this actor or anyone relaying to it.
+
+pub mod close;
+pub mod outbox;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_web::web;
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
+use bytestring::ByteString;
+use deskbridge_protocol::{
+    parse_client_message, Authentication, ClientId, ClientMessage, ClientMode, ErrorCode,
+    EventKind, Route, ServerMessage,
+};
+use tokio::sync::oneshot;
+
+use crate::history::History;
+use crate::matchmaker::messages::{FindDesktop, Join, JoinRefused, Joined, Leave, PeerUpdate};
+use crate::state::RelayState;
+use outbox::{Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// Where a session is in its life.
+enum Phase {
+    /// Connected; waiting for `authentication`.
+    Unauthenticated,
+    /// Credentials accepted; the matchmaker is registering it.
+    Joining,
+    /// Paired and relaying.
+    Joined(Member),
+}
+
+struct Member {
+    client_id: ClientId,
+    mode: ClientMode,
+    peers: Peers,
+}
+
+/// The outboxes this session relays to, as last told by the matchmaker.
+enum Peers {
+    Desktop {
+        viewers: Arc<[Outbox]>,
+        history: Arc<History>,
+    },
+    Web {
+        desktop: Option<Outbox>,
+    },
+}
+
+pub struct WsSession {
+    id: SessionId,
+    peer: Option<SocketAddr>,
+    state: web::Data<RelayState>,
+    outbox: Outbox,
+    abort_writer: Option<oneshot::Sender<()>>,
+    phase: Phase,
+    last_seen: Instant,
+    /// The close frame to send when the actor stops.
+    close: Option<CloseReason>,
+}
+
+impl WsSession {
+    /// Starts the actor and the writer task for a freshly upgraded connection.
+    pub fn start(
+        state: web::Data<RelayState>,
+        socket: actix_ws::Session,
+        stream: AggregatedMessageStream,
+        peer: Option<SocketAddr>,
+    ) {
+        let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+        let (outbox, rx) = Outbox::new(id, state.config.send_queue);
+        let (abort_tx, abort_rx) = oneshot::channel();
+        actix_web::rt::spawn(outbox::run_writer(socket, rx, abort_rx));
+        state.metrics.connection_accepted();
+        state.metrics.pending_auth().inc();
+        log::info!("session {id}: connected from {}", fmt_peer(peer));
+        WsSession::create(move |ctx| {
+            ctx.add_stream(stream);
+            WsSession {
+                id,
+                peer,
+                state,
+                outbox,
+                abort_writer: Some(abort_tx),
+                phase: Phase::Unauthenticated,
+                last_seen: Instant::now(),
+                close: None,
+            }
+        });
+    }
+
+    /// Sends an `error` event to this client.
+    fn reject(&self, code: ErrorCode, message: &str) {
+        self.state.metrics.error(code);
+        log::debug!("session {}: error {code}: {message}", self.id);
+        let frame = ServerMessage::error(code, message).to_json();
+        if let Err(SendError::Full(reason)) = self.outbox.send_text(frame) {
+            self.state.metrics.dropped(reason);
+        }
+    }
+
+    /// Sends an `error` event, then closes the connection with `reason`.
+    fn fail(
+        &mut self,
+        ctx: &mut Context<Self>,
+        code: ErrorCode,
+        message: &str,
+        reason: CloseReason,
+    ) {
+        log::info!("session {}: closing: {code}: {message}", self.id);
+        self.reject(code, message);
+        self.close_with(ctx, reason);
+    }
+
+    fn close_with(&mut self, ctx: &mut Context<Self>, reason: CloseReason) {
+        if self.close.is_none() {
+            self.close = Some(reason);
+        }
+        ctx.stop();
+    }
+
+    fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {
+        let parsed = parse_client_message(&text);
+        match (&self.phase, parsed) {
+            (_, Err(rejection)) => self.reject(rejection.code, &rejection.message),
+            (Phase::Unauthenticated, Ok(ClientMessage::Authentication(auth))) => {
+                self.authenticate(auth, ctx)
+            }
+            (Phase::Unauthenticated, Ok(_)) => self.reject(
+                ErrorCode::AuthRequired,
+                "send an authentication message first: {\"event\":\"authentication\",\"client_id\":…,\"client_mode\":\"desktop\"|\"web\",\"token\":…}",
+            ),
+            (Phase::Joining, Ok(_)) => {
+                // ctx.wait() holds the stream while joining; reaching this is a bug, not input.
+                log::error!("session {}: message while joining", self.id);
+            }
+            (Phase::Joined(_), Ok(message)) => self.relay(message.kind(), text, ctx),
+        }
+    }
+
+    fn authenticate(&mut self, auth: Authentication, ctx: &mut Context<Self>) {
+        if !self.state.config.allow_anonymous {
+            // Token verification arrives with the security work; until then a relay that does
+            // not allow anonymous clients accepts nobody, rather than everybody.
+            self.fail(
+                ctx,
+                ErrorCode::Unauthorized,
+                "this relay accepts no anonymous clients and no token key is configured",
+                close::policy("unauthorized"),
+            );
+            return;
+        }
+        self.phase = Phase::Joining;
+        let join = Join {
+            session: self.id,
+            client_id: auth.client_id.clone(),
+            mode: auth.client_mode,
+            outbox: self.outbox.clone(),
+            updates: ctx.address().recipient(),
+        };
+        self.state
+            .matchmaker
+            .send(join)
+            .into_actor(self)
+            .map(move |result, act, ctx| act.joined(auth, result, ctx))
+            .wait(ctx);
+    }
+
+    fn joined(
+        &mut self,
+        auth: Authentication,
+        result: Result<Result<Joined, JoinRefused>, MailboxError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let metrics = &self.state.metrics;
+        match result {
+            Ok(Ok(joined)) => {
+                metrics.pending_auth().dec();
+                metrics.sessions(auth.client_mode).inc();
+                log::info!(
+                    "session {}: authenticated as {} {} from {}",
+                    self.id,
+                    auth.client_mode,
+                    auth.client_id,
+                    fmt_peer(self.peer)
+                );
+                let peers = match joined {
+                    Joined::Desktop { viewers, history } => Peers::Desktop { viewers, history },
+                    Joined::Web { desktop } => Peers::Web { desktop },
+                };
+                self.phase = Phase::Joined(Member {
+                    client_id: auth.client_id,
+                    mode: auth.client_mode,
+                    peers,
+                });
+            }
+            Ok(Err(JoinRefused::TooManyViewers { limit })) => {
+                self.phase = Phase::Unauthenticated;
+                let message = format!(
+                    "{} already has {limit} viewers, the most allowed",
+                    auth.client_id
+                );
+                self.fail(
+                    ctx,
+                    ErrorCode::TooManyViewers,
+                    &message,
+                    close::try_again_later("too many viewers"),
+                );
+            }
+            Err(e) => {
+                self.phase = Phase::Unauthenticated;
+                log::error!("session {}: matchmaker unavailable: {e}", self.id);
+                self.close_with(ctx, close::going_away());
+            }
+        }
+    }
+
+    /// Routes one validated message from a joined client, as the protocol's routing table says.
+    fn relay(&mut self, kind: EventKind, text: ByteString, ctx: &mut Context<Self>) {
+        let Phase::Joined(member) = &mut self.phase else {
+            return;
+        };
+        let metrics = &self.state.metrics;
+        metrics.received(kind);
+        if kind.sender() != Some(member.mode) {
+            let message = match kind {
+                EventKind::Authentication => {
+                    "already authenticated; open a new connection to change id or mode".to_owned()
+                }
+                _ => format!("a {} client may not send {}", member.mode, kind.name()),
+            };
+            self.reject(ErrorCode::NotAllowed, &message);
+            return;
+        }
+        match (kind.route(), &member.peers) {
+            (Route::Telemetry, Peers::Desktop { viewers, history }) => {
+                history.push(text.clone());
+                let mut delivered = 0;
+                for viewer in viewers.iter() {
+                    match viewer.send_telemetry(text.clone()) {
+                        Ok(()) => delivered += 1,
+                        Err(SendError::Full(reason)) => metrics.dropped(reason),
+                        Err(SendError::Closed) => {}
+                    }
+                }
+                metrics.delivered(kind, delivered);
+            }
+            (Route::Reply, Peers::Desktop { viewers, .. }) => {
+                let mut delivered = 0;
+                for viewer in viewers.iter() {
+                    match viewer.send(Outbound::Text(text.clone())) {
+                        Ok(()) => delivered += 1,
+                        Err(SendError::Full(reason)) => {
+                            metrics.dropped(reason);
+                            log::warn!(
+                                "session {}: viewer session {} is stuck; {} to it dropped",
+                                self.id,
+                                viewer.session(),
+                                kind.name()
+                            );
+                        }
+                        Err(SendError::Closed) => {}
+                    }
+                }
+                metrics.delivered(kind, delivered);
+            }
+            (Route::Command, Peers::Web { desktop }) => {
+                let outcome = desktop
+                    .as_ref()
+                    .map(|d| d.send(Outbound::Text(text.clone())));
+                match outcome {
+                    Some(Ok(())) => metrics.delivered(kind, 1),
+                    Some(Err(SendError::Full(_))) => self.reject(
+                        ErrorCode::PeerBusy,
+                        &format!(
+                            "the desktop is not keeping up; {} not delivered, try again",
+                            kind.name()
+                        ),
+                    ),
+                    // Not known here, or gone: ask the matchmaker, which knows for sure.
+                    None | Some(Err(SendError::Closed)) => {
+                        self.deliver_via_matchmaker(kind, text, ctx)
+                    }
+                }
+            }
+            (route, _) => {
+                log::error!(
+                    "session {}: no route {route:?} for {}",
+                    self.id,
+                    kind.name()
+                );
+            }
+        }
+    }
+
+    /// The slow path of a command: the session does not know of a desktop (it may have just
+    /// connected), so ask the matchmaker. Holds further input until answered, keeping order.
+    fn deliver_via_matchmaker(
+        &mut self,
+        kind: EventKind,
+        text: ByteString,
+        ctx: &mut Context<Self>,
+    ) {
+        let Phase::Joined(member) = &self.phase else {
+            return;
+        };
+        let find = FindDesktop {
+            client_id: member.client_id.clone(),
+        };
+        self.state
+            .matchmaker
+            .send(find)
+            .into_actor(self)
+            .map(move |found, act, _| {
+                let found = found.ok().flatten();
+                if let (Some(desktop), Phase::Joined(member)) = (&found, &mut act.phase) {
+                    if let Peers::Web { desktop: known } = &mut member.peers {
+                        *known = Some(desktop.clone());
+                    }
+                }
+                match found.map(|d| d.send(Outbound::Text(text))) {
+                    Some(Ok(())) => act.state.metrics.delivered(kind, 1),
+                    Some(Err(SendError::Full(_))) => act.reject(
+                        ErrorCode::PeerBusy,
+                        &format!(
+                            "the desktop is not keeping up; {} not delivered, try again",
+                            kind.name()
+                        ),
+                    ),
+                    None | Some(Err(SendError::Closed)) => act.reject(
+                        ErrorCode::PeerOffline,
+                        &format!("the desktop is offline; {} not delivered", kind.name()),
+                    ),
+                }
+            })
+            .wait(ctx);
+    }
+
+    fn on_protocol_error(&mut self, error: ProtocolError, ctx: &mut Context<Self>) {
+        let limit = self.state.config.max_message_size;
+        match error {
+            ProtocolError::Overflow => self.fail(
+                ctx,
+                ErrorCode::TooLarge,
+                &format!("message larger than {limit} bytes"),
+                close::too_large(),
+            ),
+            ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => self.fail(
+                ctx,
+                ErrorCode::BadMessage,
+                "text frame is not valid UTF-8",
+                close::invalid_utf8(),
+            ),
+            ProtocolError::Io(e) if e.to_string().contains("maximum continuation size") => self
+                .fail(
+                    ctx,
+                    ErrorCode::TooLarge,
+                    &format!("fragmented message larger than {limit} bytes"),
+                    close::too_large(),
+                ),
+            other => {
+                log::info!("session {}: websocket protocol error: {other}", self.id);
+                self.close_with(ctx, close::protocol_error());
+            }
+        }
+    }
+
+    fn watch_shutdown(&self, ctx: &mut Context<Self>) {
+        let mut shutdown = self.state.shutdown.clone();
+        async move {
+            // An error means the relay's state is gone: shut down as well.
+            let _ = shutdown.wait_for(|down| *down).await;
+        }
+        .into_actor(self)
+        .map(|_, act, ctx| {
+            act.reject(
+                ErrorCode::ShuttingDown,
+                "the relay is shutting down; reconnect shortly",
+            );
+            act.close_with(ctx, close::going_away());
+        })
+        .spawn(ctx);
+    }
+}
+
+impl Actor for WsSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let config = &self.state.config;
+        ctx.run_later(config.auth_timeout, |act, ctx| {
+            if matches!(act.phase, Phase::Unauthenticated) {
+                let message = format!(
+                    "no authentication within {}",
+                    humantime::format_duration(act.state.config.auth_timeout)
+                );
+                act.fail(
+                    ctx,
+                    ErrorCode::AuthTimeout,
+                    &message,
+                    close::policy("authentication timeout"),
+                );
+            }
+        });
+        ctx.run_interval(config.heartbeat_interval, |act, ctx| {
+            if act.last_seen.elapsed() > act.state.config.client_timeout {
+                log::info!("session {}: heartbeat timeout, dropping", act.id);
+                act.state.metrics.error(ErrorCode::Timeout);
+                act.close_with(ctx, close::heartbeat_timeout());
+            } else {
+                let _ = act.outbox.send(Outbound::Ping(b""));
+            }
+        });
+        self.watch_shutdown(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        let metrics = &self.state.metrics;
+        match &self.phase {
+            Phase::Joined(member) => {
+                metrics.sessions(member.mode).dec();
+                self.state.matchmaker.do_send(Leave {
+                    session: self.id,
+                    client_id: member.client_id.clone(),
+                    mode: member.mode,
+                });
+                log::info!(
+                    "session {}: {} {} disconnected",
+                    self.id,
+                    member.mode,
+                    member.client_id
+                );
+            }
+            Phase::Unauthenticated | Phase::Joining => {
+                metrics.pending_auth().dec();
+                log::info!("session {}: disconnected before authenticating", self.id);
+            }
+        }
+        let reason = self.close.take().unwrap_or_else(close::normal);
+        let _ = self.outbox.send(Outbound::Close(reason));
+        // Give the writer a moment to flush the error and close frames, then cut it off even if
+        // the client is not reading.
+        if let Some(abort) = self.abort_writer.take() {
+            actix_web::rt::spawn(async move {
+                actix_web::rt::time::sleep(FLUSH_GRACE).await;
+                let _ = abort.send(());
+            });
+        }
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
+    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Context<Self>) {
+        if self.close.is_some() {
+            return; // closing: ignore whatever is still buffered
+        }
+        self.last_seen = Instant::now();
+        match item {
+            Ok(AggregatedMessage::Text(text)) => self.on_text(text, ctx),
+            Ok(AggregatedMessage::Binary(_)) => self.reject(
+                ErrorCode::BadMessage,
+                "binary frames are not supported; send JSON text frames",
+            ),
+            Ok(AggregatedMessage::Ping(payload)) => {
+                let _ = self.outbox.send(Outbound::Pong(payload));
+            }
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Ok(AggregatedMessage::Close(reason)) => {
+                log::debug!("session {}: client closed: {reason:?}", self.id);
+                self.close_with(ctx, close::normal());
+            }
+            Err(error) => self.on_protocol_error(error, ctx),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<PeerUpdate> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, update: PeerUpdate, ctx: &mut Context<Self>) {
+        match (update, &mut self.phase) {
+            (PeerUpdate::Replaced, _) => self.fail(
+                ctx,
+                ErrorCode::Replaced,
+                "a newer connection for this desktop took over; if another agent runs with the same id, stop one of them",
+                close::replaced(),
+            ),
+            (PeerUpdate::Viewers(list), Phase::Joined(Member { peers: Peers::Desktop { viewers, .. }, .. })) => {
+                *viewers = list;
+            }
+            (PeerUpdate::Desktop(outbox), Phase::Joined(Member { peers: Peers::Web { desktop }, .. })) => {
+                *desktop = outbox;
+            }
+            (update, _) => log::debug!("session {}: ignoring {update:?}", self.id),
+        }
+    }
+}
+
+fn fmt_peer(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "unknown address".to_owned(), |p| p.to_string())
+}

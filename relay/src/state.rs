@@ -1,0 +1,26 @@
+//! What every request handler and session shares: settings, metrics, the matchmaker's address and
+//! the shutdown signal.
+
+use std::sync::Arc;
+
+use actix::Addr;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::matchmaker::Matchmaker;
+use crate::metrics::Metrics;
+
+pub struct RelayState {
+    pub config: Config,
+    pub metrics: Arc<Metrics>,
+    pub matchmaker: Addr<Matchmaker>,
+    /// Becomes `true` when the relay starts shutting down.
+    pub shutdown: watch::Receiver<bool>,
+    pub started: std::time::Instant,
+}
+
+impl RelayState {
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
