@@ -1,7 +1,8 @@
 //! Client ids: the name that pairs a desktop with its viewers.
 //!
 //! Ids show up in logs, metrics labels and URLs, so they are restricted to a small safe alphabet
-//! (`[A-Za-z0-9._-]`, 1–64 characters) and checked once, where they enter the system.
+//! (`[A-Za-z0-9._-]`, 1–64 characters, starting with a letter or digit so that no id reads like
+//! a relative path or an option) and checked once, where they enter the system.
 
 use std::fmt;
 
@@ -24,6 +25,8 @@ pub enum InvalidClientId {
     TooLong(usize),
     #[error("client_id may only contain A-Z a-z 0-9 . _ - (found {0:?})")]
     BadCharacter(char),
+    #[error("client_id must start with a letter or a digit")]
+    BadStart,
 }
 
 impl ClientId {
@@ -40,19 +43,24 @@ impl ClientId {
         if let Some(bad) = id.chars().find(|c| !is_id_char(*c)) {
             return Err(InvalidClientId::BadCharacter(bad));
         }
+        if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(InvalidClientId::BadStart);
+        }
         Ok(Self(id))
     }
 
     /// Turns any string (a hostname, say) into a valid id: characters outside the alphabet become
-    /// `-`, the result is cut to the length limit, and an empty result becomes `desktop`.
+    /// `-`, leading punctuation is dropped, the result is cut to the length limit, and an empty
+    /// result becomes `desktop`.
     pub fn sanitize(raw: &str) -> Self {
-        let mut id: String = raw
+        let id: String = raw
             .chars()
             .map(|c| if is_id_char(c) { c } else { '-' })
+            .skip_while(|c| !c.is_ascii_alphanumeric())
             .take(MAX_CLIENT_ID_LEN)
             .collect();
-        if id.trim_matches('-').is_empty() {
-            id = "desktop".to_owned();
+        if id.is_empty() {
+            return Self("desktop".to_owned());
         }
         Self(id)
     }
@@ -113,6 +121,9 @@ mod tests {
         for (bad, c) in [("a/b", '/'), ("a b", ' '), ("é", 'é'), ("a\0", '\0')] {
             assert_eq!(ClientId::new(bad), Err(InvalidClientId::BadCharacter(c)));
         }
+        for bad in ["..", ".hidden", "-rf", "_x"] {
+            assert_eq!(ClientId::new(bad), Err(InvalidClientId::BadStart));
+        }
     }
 
     #[test]
@@ -123,6 +134,7 @@ mod tests {
         );
         assert_eq!(ClientId::sanitize("").as_str(), "desktop");
         assert_eq!(ClientId::sanitize("///").as_str(), "desktop");
+        assert_eq!(ClientId::sanitize("..box").as_str(), "box");
         assert_eq!(
             ClientId::sanitize(&format!("é{}", "a".repeat(100)))
                 .as_str()

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod raw;
+
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
