@@ -1,7 +1,8 @@
 //! Command-line interface of `deskbridge-relay`. Every flag can also come from a `DESKBRIDGE_…`
 //! environment variable, which is how container and systemd deployments usually configure it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -23,7 +24,42 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the page, the WebSocket endpoint, /healthz and /metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Write a new random token key file (mode 0600).
+    Keygen(KeygenArgs),
+    /// Mint a token for one client id and mode; prints only the token.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the key file.
+    pub path: PathBuf,
+    /// Replace an existing file (tokens signed with its keys stop working).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    Desktop,
+    Web,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The key file to sign with (its first key signs).
+    #[arg(long, env = "DESKBRIDGE_SECRET_FILE")]
+    pub secret_file: PathBuf,
+    /// The client id the token opens.
+    #[arg(long)]
+    pub id: String,
+    /// Which side the token is for.
+    #[arg(long, value_enum)]
+    pub mode: ModeArg,
+    /// How long the token is valid (90s, 12h, 30d…). Default: 12h for web, 365d for desktop.
+    #[arg(long, value_parser = parse_duration)]
+    pub ttl: Option<Duration>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -40,6 +76,64 @@ pub struct ServeArgs {
     /// only: anyone who guesses an id can then watch and beep that desktop.
     #[arg(long, env = "DESKBRIDGE_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
+
+    /// Token key file (create one with `deskbridge-relay keygen`). Required unless
+    /// --allow-anonymous.
+    #[arg(long, env = "DESKBRIDGE_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// File of revoked token ids (jti), one per line; re-read when it changes and on SIGHUP.
+    #[arg(long, env = "DESKBRIDGE_REVOKED_FILE")]
+    pub revoked_file: Option<PathBuf>,
+
+    /// Another origin whose pages may open viewer sessions (e.g. https://app.example.com).
+    /// Repeatable. The relay's own origin is always allowed.
+    #[arg(
+        long = "allowed-origin",
+        env = "DESKBRIDGE_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS and WSS.
+    #[arg(long, env = "DESKBRIDGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM).
+    #[arg(long, env = "DESKBRIDGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Most WebSocket connections open at once.
+    #[arg(long, env = "DESKBRIDGE_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+
+    /// Most WebSocket connections open at once from one client address.
+    #[arg(
+        long,
+        env = "DESKBRIDGE_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: usize,
+
+    /// A reverse proxy whose X-Forwarded-For header is believed. Repeatable.
+    #[arg(
+        long = "trusted-proxy",
+        env = "DESKBRIDGE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Messages per second one connection may send, on average.
+    #[arg(long, env = "DESKBRIDGE_MESSAGE_RATE", default_value_t = 20)]
+    pub message_rate: u32,
+
+    /// Messages one connection may send in a burst.
+    #[arg(long, env = "DESKBRIDGE_MESSAGE_BURST", default_value_t = 40)]
+    pub message_burst: u32,
+
+    /// Commands (beeps) per second one desktop accepts from all its viewers together.
+    #[arg(long, env = "DESKBRIDGE_COMMANDS_PER_SECOND", default_value_t = 5)]
+    pub commands_per_second: u32,
 
     /// How often to ping each client.
     #[arg(long, env = "DESKBRIDGE_HEARTBEAT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
@@ -85,6 +179,14 @@ impl ServeArgs {
         }
         Ok(Config {
             allow_anonymous: self.allow_anonymous,
+            revoked_file: self.revoked_file.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            trusted_proxies: self.trusted_proxies.clone(),
+            message_rate: self.message_rate,
+            message_burst: self.message_burst.max(self.message_rate),
+            commands_per_second: self.commands_per_second,
             heartbeat_interval: self.heartbeat_interval,
             client_timeout: self.client_timeout,
             auth_timeout: self.auth_timeout,
@@ -104,7 +206,9 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_ones() {
         let cli = Cli::try_parse_from(["deskbridge-relay", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
         assert_eq!(args.listen, "127.0.0.1:8000".parse().unwrap());
         let config = args.to_config().unwrap();
         assert_eq!(config.heartbeat_interval, Duration::from_secs(10));
@@ -124,8 +228,48 @@ mod tests {
             "5s",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
         assert!(args.to_config().unwrap_err().contains("--client-timeout"));
+    }
+
+    #[test]
+    fn token_takes_an_id_a_mode_and_an_optional_ttl() {
+        let cli = Cli::try_parse_from([
+            "deskbridge-relay",
+            "token",
+            "--secret-file",
+            "k",
+            "--id",
+            "a",
+            "--mode",
+            "web",
+            "--ttl",
+            "30d",
+        ])
+        .unwrap();
+        let Command::Token(args) = cli.command else {
+            panic!("token")
+        };
+        assert_eq!(args.mode, ModeArg::Web);
+        assert_eq!(args.ttl, Some(Duration::from_secs(30 * 86400)));
+        assert!(Cli::try_parse_from([
+            "deskbridge-relay",
+            "token",
+            "--id",
+            "a",
+            "--mode",
+            "robot",
+            "--secret-file",
+            "k"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_cert_and_key() {
+        assert!(Cli::try_parse_from(["deskbridge-relay", "serve", "--tls-cert", "c.pem"]).is_err());
     }
 
     #[test]

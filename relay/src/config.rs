@@ -1,7 +1,12 @@
 //! Everything an operator can tune about a relay, with the defaults a single public node should
 //! run with. The CLI (`cli.rs`) fills this in; tests build it directly with short timeouts.
 
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::auth::keys::KeySet;
 
 /// Relay settings. `Default` gives the production defaults.
 #[derive(Debug, Clone)]
@@ -26,6 +31,28 @@ pub struct Config {
     pub history_len: usize,
     /// On shutdown, how long sessions get to flush their close frames before the process exits.
     pub shutdown_grace: Duration,
+    /// Token keys; `None` only with `allow_anonymous`.
+    pub keys: Option<KeySet>,
+    /// File of revoked token ids, re-read on change and on SIGHUP.
+    pub revoked_file: Option<PathBuf>,
+    /// Origins besides the relay's own whose pages may open viewer sessions.
+    pub allowed_origins: Vec<String>,
+    /// Most WebSocket connections open at once.
+    pub max_connections: usize,
+    /// Most WebSocket connections open at once from one client address.
+    pub max_connections_per_address: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Messages per second one session may send on average…
+    pub message_rate: u32,
+    /// …and in a burst.
+    pub message_burst: u32,
+    /// Refused messages in a row after which a flooding session is closed.
+    pub rate_strikes: u32,
+    /// Commands per second one desktop accepts from all its viewers together.
+    pub commands_per_second: u32,
+    /// Serve HTTPS/WSS with this configuration instead of plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Config {
@@ -40,6 +67,17 @@ impl Default for Config {
             send_queue: 64,
             history_len: 60,
             shutdown_grace: Duration::from_secs(2),
+            keys: None,
+            revoked_file: None,
+            allowed_origins: Vec::new(),
+            max_connections: 20_000,
+            max_connections_per_address: 256,
+            trusted_proxies: Vec::new(),
+            message_rate: 20,
+            message_burst: 40,
+            rate_strikes: 50,
+            commands_per_second: 5,
+            tls: None,
         }
     }
 }

@@ -5,18 +5,22 @@
 //! - [`http`]: the routes; `/ws` upgrades and hands the socket to a session.
 //! - [`session`]: one actor per connection; reads, validates, relays into peers' outboxes.
 //! - [`matchmaker`]: the registry of sessions by id; pairs peers on join and leave.
+//! - [`auth`], [`limits`]: who may connect, and how much.
 //! - [`history`], [`metrics`]: per-id cpu history and Prometheus counters.
 //! - [`server`]: starting, running and gracefully stopping all of it.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod history;
 pub mod http;
+pub mod limits;
 pub mod matchmaker;
 pub mod metrics;
 pub mod server;
 pub mod session;
 mod state;
+pub mod tls;
 
 pub use config::Config;
 pub use server::{RelayHandle, RunningRelay};

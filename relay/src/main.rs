@@ -1,41 +1,104 @@
-//! `deskbridge-relay`: parses the command line, sets up logging and runs the relay until SIGINT
-//! or SIGTERM. Everything else lives in the library.
+//! `deskbridge-relay`: parses the command line, sets up logging, and runs the relay until SIGINT
+//! or SIGTERM — or runs one of the key and token tools. Everything else lives in the library.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use deskbridge_relay::cli::{Cli, Command};
-use deskbridge_relay::RunningRelay;
+use deskbridge_protocol::{ClientId, ClientMode};
+use deskbridge_relay::auth::keys::KeySet;
+use deskbridge_relay::auth::{token, Authenticator};
+use deskbridge_relay::cli::{Cli, Command, KeygenArgs, ModeArg, ServeArgs, TokenArgs};
+use deskbridge_relay::{tls, RunningRelay};
 
 fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => {
-            let config = args.to_config().map_err(anyhow::Error::msg)?;
-            let listener = TcpListener::bind(args.listen).with_context(|| {
-                format!(
-                    "cannot listen on {}: is another relay running there? choose another with --listen",
-                    args.listen
-                )
-            })?;
-            if config.allow_anonymous {
-                log::warn!(
-                    "--allow-anonymous: clients without a token are accepted; anyone who guesses an id can watch and beep that desktop"
-                );
+    match Cli::parse().command {
+        Command::Serve(args) => serve(*args),
+        Command::Keygen(args) => keygen(args),
+        Command::Token(args) => mint_token(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = args.to_config().map_err(anyhow::Error::msg)?;
+    if let Some(path) = &args.secret_file {
+        config.keys = Some(KeySet::load(path)?);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(tls::server_config(cert, key)?);
+    }
+    if config.allow_anonymous {
+        log::warn!(
+            "--allow-anonymous: clients without a token are accepted; anyone who guesses an id can watch and beep that desktop"
+        );
+    }
+    let listener = TcpListener::bind(args.listen).with_context(|| {
+        format!(
+            "cannot listen on {}: is another relay running there? choose another with --listen",
+            args.listen
+        )
+    })?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    actix_web::rt::System::new().block_on(async move {
+        let relay = RunningRelay::start(listener, config)?;
+        log::info!("deskbridge relay listening on {scheme}://{}", args.listen);
+        actix_web::rt::spawn(reload_on_sighup(relay.authenticator()));
+        relay.run_until(shutdown_signal()).await
+    })?;
+    Ok(())
+}
+
+fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
+    let key = KeySet::generate(&args.path, args.force)?;
+    eprintln!(
+        "wrote key {} to {} (mode 0600); serve with --secret-file {}",
+        key.kid,
+        args.path.display(),
+        args.path.display()
+    );
+    Ok(())
+}
+
+fn mint_token(args: TokenArgs) -> anyhow::Result<()> {
+    let keys = KeySet::load(&args.secret_file)?;
+    let id = ClientId::new(&args.id).with_context(|| format!("--id {:?}", args.id))?;
+    let (mode, default_ttl) = match args.mode {
+        ModeArg::Desktop => (ClientMode::Desktop, Duration::from_secs(365 * 86_400)),
+        ModeArg::Web => (ClientMode::Web, Duration::from_secs(12 * 3600)),
+    };
+    // The token is the command's output, for `$(deskbridge-relay token …)`; nothing else goes to
+    // stdout.
+    println!(
+        "{}",
+        token::mint(&keys, &id, mode, args.ttl.unwrap_or(default_ttl))
+    );
+    Ok(())
+}
+
+/// Re-reads the revocation list on every SIGHUP.
+async fn reload_on_sighup(auth: std::sync::Arc<Authenticator>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            log::warn!("cannot watch SIGHUP; the revocation list is still re-read when it changes");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match auth.revocations.reload() {
+                Ok(n) => log::info!("SIGHUP: revocation list reloaded, {n} revoked tokens"),
+                Err(e) => log::warn!("SIGHUP: cannot reload the revocation list: {e}"),
             }
-            log::info!(
-                "deskbridge relay listening on http://{}",
-                listener.local_addr()?
-            );
-            actix_web::rt::System::new().block_on(async move {
-                let relay = RunningRelay::start(listener, config)?;
-                relay.run_until(shutdown_signal()).await
-            })?;
         }
     }
-    Ok(())
+    #[cfg(not(unix))]
+    let _ = auth;
 }
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop).

@@ -30,6 +30,50 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+/// Which abuse limit refused something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Connections,
+    ConnectionsPerAddress,
+    Origin,
+    MessageRate,
+    CommandRate,
+    ViewersPerId,
+    MessageSize,
+    AuthTimeout,
+}
+
+impl Limit {
+    const ALL: [Limit; 8] = [
+        Limit::Connections,
+        Limit::ConnectionsPerAddress,
+        Limit::Origin,
+        Limit::MessageRate,
+        Limit::CommandRate,
+        Limit::ViewersPerId,
+        Limit::MessageSize,
+        Limit::AuthTimeout,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Limit::Connections => "connections",
+            Limit::ConnectionsPerAddress => "connections_per_address",
+            Limit::Origin => "origin",
+            Limit::MessageRate => "message_rate",
+            Limit::CommandRate => "command_rate",
+            Limit::ViewersPerId => "viewers_per_id",
+            Limit::MessageSize => "message_size",
+            Limit::AuthTimeout => "auth_timeout",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
 /// Why a frame for a client was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
@@ -57,6 +101,8 @@ pub struct Metrics {
     delivered: [Counter; 4],
     errors: Vec<(ErrorCode, Counter)>,
     dropped: [Counter; 2],
+    limited: [Counter; 8],
+    auth_failures: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -156,8 +202,28 @@ impl Metrics {
                 .clone()
         });
 
+        let limited_family = Family::<LimitLabel, Counter>::default();
+        registry.register(
+            "limited",
+            "Connections or messages refused by an abuse limit, by limit",
+            limited_family.clone(),
+        );
+        let limited = Limit::ALL.map(|l| {
+            limited_family
+                .get_or_create(&LimitLabel { limit: l.label() })
+                .clone()
+        });
+        let auth_failures = Counter::default();
+        registry.register(
+            "auth_failures",
+            "Authentication attempts refused (bad, expired, revoked or missing tokens)",
+            auth_failures.clone(),
+        );
+
         Self {
             registry,
+            limited,
+            auth_failures,
             sessions,
             pending_auth,
             rooms,
@@ -218,6 +284,14 @@ impl Metrics {
 
     pub fn dropped(&self, reason: DropReason) {
         self.dropped[reason as usize].inc();
+    }
+
+    pub fn limited(&self, limit: Limit) {
+        self.limited[limit as usize].inc();
+    }
+
+    pub fn auth_failed(&self) {
+        self.auth_failures.inc();
     }
 
     /// Total dropped messages, for `/healthz`.

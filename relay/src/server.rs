@@ -17,7 +17,9 @@ use actix_web::{web, App, HttpServer};
 use deskbridge_protocol::ClientMode;
 use tokio::sync::{oneshot, watch};
 
+use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::limits::connections::ConnectionLimiter;
 use crate::matchmaker::Matchmaker;
 use crate::metrics::Metrics;
 use crate::state::RelayState;
@@ -34,20 +36,27 @@ impl RunningRelay {
     /// Starts the matchmaker and the HTTP server on `listener`. Must be called inside an actix
     /// system (`#[actix_web::main]` or `System::new().block_on`).
     pub fn start(listener: TcpListener, config: Config) -> io::Result<Self> {
-        let metrics = Arc::new(Metrics::new());
-        let matchmaker = Matchmaker::new(
-            config.max_viewers_per_id,
-            config.history_len,
-            metrics.clone(),
+        let auth = Authenticator::new(
+            config.keys.clone(),
+            config.allow_anonymous,
+            config.revoked_file.clone(),
         )
-        .start();
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let auth = Arc::new(auth);
+        let metrics = Arc::new(Metrics::new());
+        let matchmaker = Matchmaker::new(&config, metrics.clone()).start();
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let connections =
+            ConnectionLimiter::new(config.max_connections, config.max_connections_per_address);
+        let tls = config.tls.clone();
         let state = web::Data::new(RelayState {
             config,
             metrics,
             matchmaker,
             shutdown: shutdown_rx,
             started: Instant::now(),
+            auth: auth.clone(),
+            connections,
         });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -57,9 +66,15 @@ impl RunningRelay {
         })
         // Shutdown is ours: sessions get their close frames before the server stops.
         .disable_signals()
-        .shutdown_timeout(5)
-        .listen(listener)?
+        .shutdown_timeout(5);
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, (*tls).clone())?,
+            None => server.listen(listener)?,
+        }
         .run();
+        if auth.revocations.path().is_some() {
+            actix_web::rt::spawn(poll_revocations(auth));
+        }
         let handle = server.handle();
         Ok(Self {
             server,
@@ -67,6 +82,11 @@ impl RunningRelay {
             state,
             shutdown,
         })
+    }
+
+    /// The authenticator, to reload the revocation list (on SIGHUP).
+    pub fn authenticator(&self) -> Arc<Authenticator> {
+        self.state.auth.clone()
     }
 
     /// Runs until `stop` completes, then shuts down gracefully.
@@ -83,6 +103,19 @@ impl RunningRelay {
         server
             .await
             .map_err(|e| io::Error::other(format!("server task failed: {e}")))?
+    }
+}
+
+/// Re-reads the revocation list whenever the file changes.
+async fn poll_revocations(auth: Arc<Authenticator>) {
+    let mut tick = actix_web::rt::time::interval(Authenticator::REVOCATION_POLL);
+    loop {
+        tick.tick().await;
+        match auth.revocations.reload_if_changed() {
+            Ok(Some(n)) => log::info!("revocation list changed: {n} revoked tokens"),
+            Ok(None) => {}
+            Err(e) => log::warn!("cannot re-read the revocation list (keeping the old one): {e}"),
+        }
     }
 }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use actix::Addr;
 use tokio::sync::watch;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::limits::connections::ConnectionLimiter;
 use crate::matchmaker::Matchmaker;
 use crate::metrics::Metrics;
 
@@ -17,6 +19,8 @@ pub struct RelayState {
     /// Becomes `true` when the relay starts shutting down.
     pub shutdown: watch::Receiver<bool>,
     pub started: std::time::Instant,
+    pub auth: Arc<Authenticator>,
+    pub connections: Arc<ConnectionLimiter>,
 }
 
 impl RelayState {

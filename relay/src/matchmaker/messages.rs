@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use deskbridge_protocol::{ClientId, ClientMode};
+use governor::DefaultDirectRateLimiter;
 
 use crate::history::History;
 use crate::session::outbox::{Outbox, SessionId};
@@ -23,7 +24,6 @@ pub struct Join {
 }
 
 /// What a joined session needs to relay without asking the matchmaker again.
-#[derive(Debug)]
 pub enum Joined {
     Desktop {
         viewers: Arc<[Outbox]>,
@@ -31,6 +31,8 @@ pub enum Joined {
     },
     Web {
         desktop: Option<Outbox>,
+        /// The id's shared budget of commands per second, across all its viewers.
+        commands: Arc<DefaultDirectRateLimiter>,
     },
 }
 

@@ -14,7 +14,8 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use deskbridge_protocol::{ClientId, ClientMode, ServerMessage, Welcome, PROTOCOL_VERSION};
 
-use crate::metrics::Metrics;
+use crate::config::Config;
+use crate::metrics::{Limit, Metrics};
 use crate::session::outbox::{Outbox, SendError};
 use messages::{FindDesktop, Join, JoinRefused, Joined, Leave, PeerUpdate};
 use room::{Member, Room};
@@ -26,15 +27,17 @@ pub struct Matchmaker {
     rooms: HashMap<ClientId, Room>,
     max_viewers: usize,
     history_len: usize,
+    commands_per_second: u32,
     metrics: Arc<Metrics>,
 }
 
 impl Matchmaker {
-    pub fn new(max_viewers: usize, history_len: usize, metrics: Arc<Metrics>) -> Self {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Self {
         Self {
             rooms: HashMap::new(),
-            max_viewers,
-            history_len,
+            max_viewers: config.max_viewers_per_id,
+            history_len: config.history_len,
+            commands_per_second: config.commands_per_second,
             metrics,
         }
     }
@@ -88,11 +91,11 @@ impl Handler<Join> for Matchmaker {
     type Result = Result<Joined, JoinRefused>;
 
     fn handle(&mut self, join: Join, _: &mut Context<Self>) -> Self::Result {
-        let history_len = self.history_len;
+        let (history_len, rate) = (self.history_len, self.commands_per_second);
         let room = self
             .rooms
             .entry(join.client_id.clone())
-            .or_insert_with(|| Room::new(history_len));
+            .or_insert_with(|| Room::new(history_len, rate));
         let member = Member {
             outbox: join.outbox,
             updates: join.updates,
@@ -123,6 +126,7 @@ impl Handler<Join> for Matchmaker {
             ClientMode::Web => {
                 if room.viewers.len() >= self.max_viewers {
                     let limit = self.max_viewers;
+                    self.metrics.limited(Limit::ViewersPerId);
                     if room.is_empty() {
                         self.rooms.remove(&join.client_id);
                     }
@@ -136,6 +140,7 @@ impl Handler<Join> for Matchmaker {
                 }
                 Joined::Web {
                     desktop: room.desktop.as_ref().map(|d| d.outbox.clone()),
+                    commands: room.commands.clone(),
                 }
             }
         };

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use actix::Recipient;
 use bytestring::ByteString;
 use deskbridge_protocol::{unix_millis, ClientId, DesktopState, Presence, ServerMessage};
+use governor::DefaultDirectRateLimiter;
 
 use super::messages::PeerUpdate;
 use crate::history::History;
+use crate::limits::rate::bucket;
 use crate::session::outbox::{Outbox, SessionId};
 
 /// A registered session: how to send it frames and how to tell it about peer changes.
@@ -24,7 +26,6 @@ impl Member {
     }
 }
 
-#[derive(Debug)]
 pub struct Room {
     pub desktop: Option<Member>,
     /// Kept in join order; a Vec because rooms hold a few viewers and the list is rebuilt into
@@ -33,15 +34,18 @@ pub struct Room {
     pub history: Arc<History>,
     /// When `desktop` last went online or offline, Unix ms.
     pub since: u64,
+    /// Commands per second the desktop accepts, shared by all viewers of the id.
+    pub commands: Arc<DefaultDirectRateLimiter>,
 }
 
 impl Room {
-    pub fn new(history_len: usize) -> Self {
+    pub fn new(history_len: usize, commands_per_second: u32) -> Self {
         Self {
             desktop: None,
             viewers: Vec::new(),
             history: Arc::new(History::new(history_len)),
             since: unix_millis(),
+            commands: Arc::new(bucket(commands_per_second, commands_per_second)),
         }
     }
 

@@ -21,10 +21,14 @@ use deskbridge_protocol::{
     parse_client_message, Authentication, ClientId, ClientMessage, ClientMode, ErrorCode,
     EventKind, Route, ServerMessage,
 };
+use governor::DefaultDirectRateLimiter;
 use tokio::sync::oneshot;
 
 use crate::history::History;
+use crate::limits::connections::ConnectionGuard;
+use crate::limits::rate::{RateVerdict, SessionRate};
 use crate::matchmaker::messages::{FindDesktop, Join, JoinRefused, Joined, Leave, PeerUpdate};
+use crate::metrics::Limit;
 use crate::state::RelayState;
 use outbox::{Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
 
@@ -54,6 +58,7 @@ enum Peers {
     },
     Web {
         desktop: Option<Outbox>,
+        commands: Arc<DefaultDirectRateLimiter>,
     },
 }
 
@@ -67,6 +72,11 @@ pub struct WsSession {
     last_seen: Instant,
     /// The close frame to send when the actor stops.
     close: Option<CloseReason>,
+    rate: SessionRate,
+    /// The id of the token this session authenticated with, for revocation.
+    jti: Option<String>,
+    /// Frees this connection's slot in the connection limits when the session ends.
+    _slot: ConnectionGuard,
 }
 
 impl WsSession {
@@ -76,6 +86,7 @@ impl WsSession {
         socket: actix_ws::Session,
         stream: AggregatedMessageStream,
         peer: Option<SocketAddr>,
+        slot: ConnectionGuard,
     ) {
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
         let (outbox, rx) = Outbox::new(id, state.config.send_queue);
@@ -84,9 +95,18 @@ impl WsSession {
         state.metrics.connection_accepted();
         state.metrics.pending_auth().inc();
         log::info!("session {id}: connected from {}", fmt_peer(peer));
+        let config = &state.config;
+        let rate = SessionRate::new(
+            config.message_rate,
+            config.message_burst,
+            config.rate_strikes,
+        );
         WsSession::create(move |ctx| {
             ctx.add_stream(stream);
             WsSession {
+                rate,
+                jti: None,
+                _slot: slot,
                 id,
                 peer,
                 state,
@@ -130,6 +150,28 @@ impl WsSession {
     }
 
     fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {
+        match self.rate.check() {
+            RateVerdict::Allow => {}
+            RateVerdict::Refuse => {
+                self.state.metrics.limited(Limit::MessageRate);
+                let message = format!(
+                    "more than {} messages per second; this message was not relayed",
+                    self.state.config.message_rate
+                );
+                self.reject(ErrorCode::RateLimited, &message);
+                return;
+            }
+            RateVerdict::Disconnect => {
+                self.state.metrics.limited(Limit::MessageRate);
+                self.fail(
+                    ctx,
+                    ErrorCode::RateLimited,
+                    "sustained flooding; disconnected",
+                    close::policy("rate limit"),
+                );
+                return;
+            }
+        }
         let parsed = parse_client_message(&text);
         match (&self.phase, parsed) {
             (_, Err(rejection)) => self.reject(rejection.code, &rejection.message),
@@ -149,16 +191,26 @@ impl WsSession {
     }
 
     fn authenticate(&mut self, auth: Authentication, ctx: &mut Context<Self>) {
-        if !self.state.config.allow_anonymous {
-            // Token verification arrives with the security work; until then a relay that does
-            // not allow anonymous clients accepts nobody, rather than everybody.
-            self.fail(
-                ctx,
-                ErrorCode::Unauthorized,
-                "this relay accepts no anonymous clients and no token key is configured",
-                close::policy("unauthorized"),
-            );
-            return;
+        match self.state.auth.admit(&auth) {
+            Ok(admitted) => self.jti = admitted.jti,
+            Err(why) => {
+                self.state.metrics.auth_failed();
+                // The reason goes to the log and the client; the token itself goes nowhere.
+                log::info!(
+                    "session {}: refused {} {} from {}: {why}",
+                    self.id,
+                    auth.client_mode,
+                    auth.client_id,
+                    fmt_peer(self.peer)
+                );
+                self.fail(
+                    ctx,
+                    ErrorCode::Unauthorized,
+                    &format!("token refused: {why}"),
+                    close::policy("unauthorized"),
+                );
+                return;
+            }
         }
         self.phase = Phase::Joining;
         let join = Join {
@@ -196,8 +248,11 @@ impl WsSession {
                 );
                 let peers = match joined {
                     Joined::Desktop { viewers, history } => Peers::Desktop { viewers, history },
-                    Joined::Web { desktop } => Peers::Web { desktop },
+                    Joined::Web { desktop, commands } => Peers::Web { desktop, commands },
                 };
+                if self.jti.is_some() {
+                    self.watch_revocations(ctx);
+                }
                 self.phase = Phase::Joined(Member {
                     client_id: auth.client_id,
                     mode: auth.client_mode,
@@ -274,7 +329,16 @@ impl WsSession {
                 }
                 metrics.delivered(kind, delivered);
             }
-            (Route::Command, Peers::Web { desktop }) => {
+            (Route::Command, Peers::Web { commands, .. }) if commands.check().is_err() => {
+                metrics.limited(Limit::CommandRate);
+                let message = format!(
+                    "at most {} commands per second reach one desktop; {} not delivered",
+                    self.state.config.commands_per_second,
+                    kind.name()
+                );
+                self.reject(ErrorCode::RateLimited, &message);
+            }
+            (Route::Command, Peers::Web { desktop, .. }) => {
                 let outcome = desktop
                     .as_ref()
                     .map(|d| d.send(Outbound::Text(text.clone())));
@@ -324,7 +388,7 @@ impl WsSession {
             .map(move |found, act, _| {
                 let found = found.ok().flatten();
                 if let (Some(desktop), Phase::Joined(member)) = (&found, &mut act.phase) {
-                    if let Peers::Web { desktop: known } = &mut member.peers {
+                    if let Peers::Web { desktop: known, .. } = &mut member.peers {
                         *known = Some(desktop.clone());
                     }
                 }
@@ -348,31 +412,55 @@ impl WsSession {
 
     fn on_protocol_error(&mut self, error: ProtocolError, ctx: &mut Context<Self>) {
         let limit = self.state.config.max_message_size;
+        let too_large = match &error {
+            ProtocolError::Overflow => Some(format!("message larger than {limit} bytes")),
+            ProtocolError::Io(e) if e.to_string().contains("maximum continuation size") => {
+                Some(format!("fragmented message larger than {limit} bytes"))
+            }
+            _ => None,
+        };
+        if let Some(message) = too_large {
+            self.state.metrics.limited(Limit::MessageSize);
+            self.fail(ctx, ErrorCode::TooLarge, &message, close::too_large());
+            return;
+        }
         match error {
-            ProtocolError::Overflow => self.fail(
-                ctx,
-                ErrorCode::TooLarge,
-                &format!("message larger than {limit} bytes"),
-                close::too_large(),
-            ),
             ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => self.fail(
                 ctx,
                 ErrorCode::BadMessage,
                 "text frame is not valid UTF-8",
                 close::invalid_utf8(),
             ),
-            ProtocolError::Io(e) if e.to_string().contains("maximum continuation size") => self
-                .fail(
-                    ctx,
-                    ErrorCode::TooLarge,
-                    &format!("fragmented message larger than {limit} bytes"),
-                    close::too_large(),
-                ),
             other => {
                 log::info!("session {}: websocket protocol error: {other}", self.id);
                 self.close_with(ctx, close::protocol_error());
             }
         }
+    }
+
+    /// Closes this session as soon as its token appears in the revocation list.
+    fn watch_revocations(&self, ctx: &mut Context<Self>) {
+        let (Some(jti), mut revoked) = (self.jti.clone(), self.state.auth.revocations.subscribe())
+        else {
+            return;
+        };
+        async move {
+            // Resolves when the list contains our token; an error means the relay is going away.
+            let _ = revoked.wait_for(|set| set.contains(&jti)).await;
+        }
+        .into_actor(self)
+        .map(|_, act, ctx| {
+            if act.close.is_none() && !act.state.shutting_down() {
+                act.state.metrics.auth_failed();
+                act.fail(
+                    ctx,
+                    ErrorCode::Unauthorized,
+                    "this session's token has been revoked",
+                    close::policy("token revoked"),
+                );
+            }
+        })
+        .spawn(ctx);
     }
 
     fn watch_shutdown(&self, ctx: &mut Context<Self>) {
@@ -404,6 +492,7 @@ impl Actor for WsSession {
                     "no authentication within {}",
                     humantime::format_duration(act.state.config.auth_timeout)
                 );
+                act.state.metrics.limited(Limit::AuthTimeout);
                 act.fail(
                     ctx,
                     ErrorCode::AuthTimeout,
@@ -502,7 +591,7 @@ impl Handler<PeerUpdate> for WsSession {
             (PeerUpdate::Viewers(list), Phase::Joined(Member { peers: Peers::Desktop { viewers, .. }, .. })) => {
                 *viewers = list;
             }
-            (PeerUpdate::Desktop(outbox), Phase::Joined(Member { peers: Peers::Web { desktop }, .. })) => {
+            (PeerUpdate::Desktop(outbox), Phase::Joined(Member { peers: Peers::Web { desktop, .. }, .. })) => {
                 *desktop = outbox;
             }
             (update, _) => log::debug!("session {}: ignoring {update:?}", self.id),

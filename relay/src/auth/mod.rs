@@ -1,0 +1,89 @@
+//! Who may connect: token checks at `authentication`, the key file, revocation, and the
+//! `keygen`/`token` tools built on them.
+
+pub mod keys;
+pub mod revocation;
+pub mod token;
+
+use std::time::Duration;
+
+use deskbridge_protocol::Authentication;
+
+use keys::KeySet;
+use revocation::Revocations;
+use token::TokenError;
+
+/// Decides whether an `authentication` message is let in.
+pub struct Authenticator {
+    keys: Option<KeySet>,
+    allow_anonymous: bool,
+    pub revocations: Revocations,
+}
+
+/// An accepted client: the token id it used, if it used one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub jti: Option<String>,
+}
+
+/// The settings needed to build an [`Authenticator`] are wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    #[error("tokens are required but no key is configured: create one with `deskbridge-relay keygen relay.keys` and pass `--secret-file relay.keys`, or pass `--allow-anonymous` for development")]
+    NoKeys,
+    #[error("cannot read the revocation list {path}: {source}")]
+    Revocations {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Authenticator {
+    pub fn new(
+        keys: Option<KeySet>,
+        allow_anonymous: bool,
+        revoked_file: Option<std::path::PathBuf>,
+    ) -> Result<Self, AuthSetupError> {
+        if keys.is_none() && !allow_anonymous {
+            return Err(AuthSetupError::NoKeys);
+        }
+        let shown = revoked_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let revocations =
+            Revocations::new(revoked_file).map_err(|source| AuthSetupError::Revocations {
+                path: shown,
+                source,
+            })?;
+        Ok(Self {
+            keys,
+            allow_anonymous,
+            revocations,
+        })
+    }
+
+    /// Checks the credentials of `auth`. A token, when presented to a relay that has keys, is
+    /// always verified, even if anonymous clients are allowed: a bad token is an error, not a
+    /// reason to fall back to anonymous.
+    pub fn admit(&self, auth: &Authentication) -> Result<Admitted, TokenError> {
+        match (&auth.token, &self.keys) {
+            (Some(token), Some(keys)) => {
+                let claims = token::verify(keys, token, &auth.client_id, auth.client_mode)?;
+                if self.revocations.is_revoked(&claims.jti) {
+                    return Err(TokenError::Revoked(claims.jti));
+                }
+                Ok(Admitted {
+                    jti: Some(claims.jti),
+                })
+            }
+            (_, _) if self.allow_anonymous => Ok(Admitted { jti: None }),
+            (None, _) => Err(TokenError::Missing),
+            // Unreachable by construction (no keys implies anonymous), kept total.
+            (Some(_), None) => Err(TokenError::UnknownKey(String::new())),
+        }
+    }
+
+    /// How often the revocation file is checked for edits.
+    pub const REVOCATION_POLL: Duration = Duration::from_secs(2);
+}

@@ -1,0 +1,8 @@
+//! Limits against abuse: connections in total and per client address, the origin of browser
+//! connections, and message rates. Each refusal is counted in `/metrics`
+//! (`deskbridge_limited_total{limit=…}`).
+
+pub mod client_ip;
+pub mod connections;
+pub mod origin;
+pub mod rate;
