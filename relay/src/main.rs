@@ -45,9 +45,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         "http"
     };
+    let addr = listener.local_addr()?;
     actix_web::rt::System::new().block_on(async move {
         let relay = RunningRelay::start(listener, config)?;
-        log::info!("deskbridge relay listening on {scheme}://{}", args.listen);
+        log::info!("deskbridge relay listening on {scheme}://{addr}");
         actix_web::rt::spawn(reload_on_sighup(relay.authenticator()));
         relay.run_until(shutdown_signal()).await
     })?;

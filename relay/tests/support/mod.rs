@@ -59,6 +59,10 @@ impl Client {
         Self { framed }
     }
 
+    pub fn from_framed(framed: Framed) -> Self {
+        Self { framed }
+    }
+
     /// Connects and authenticates, consuming `welcome`.
     pub async fn join(addr: SocketAddr, id: &str, mode: &str) -> Self {
         let mut client = Self::connect(addr).await;

@@ -1,0 +1,186 @@
+//! The real `deskbridge-relay` binary: key and token tools, refusing to start insecurely, and a
+//! clean shutdown on SIGTERM.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use awc::ws::CloseCode;
+use deskbridge_protocol::{ClientId, ClientMode, ErrorCode};
+use deskbridge_relay::auth::keys::KeySet;
+use deskbridge_relay::auth::token;
+use support::Client;
+
+const RELAY: &str = env!("CARGO_BIN_EXE_deskbridge-relay");
+
+fn relay() -> Command {
+    let mut cmd = Command::new(RELAY);
+    cmd.env_remove("RUST_LOG")
+        .env_remove("DESKBRIDGE_SECRET_FILE")
+        .env_remove("DESKBRIDGE_ALLOW_ANONYMOUS");
+    cmd
+}
+
+#[test]
+fn keygen_writes_a_private_key_file_and_will_not_overwrite_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.keys");
+    let out = relay().arg("keygen").arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "keygen prints nothing on stdout");
+    KeySet::load(&path).expect("a loadable key file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let before = std::fs::read(&path).unwrap();
+    let again = relay().arg("keygen").arg(&path).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert!(relay()
+        .arg("keygen")
+        .arg(&path)
+        .arg("--force")
+        .status()
+        .unwrap()
+        .success());
+    assert_ne!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn token_prints_only_a_token_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.keys");
+    assert!(relay().arg("keygen").arg(&path).status().unwrap().success());
+    let out = relay()
+        .args([
+            "token",
+            "--id",
+            "alice-laptop",
+            "--mode",
+            "desktop",
+            "--ttl",
+            "90s",
+            "--secret-file",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.trim_end();
+    assert_eq!(stdout.lines().count(), 1);
+    let keys = KeySet::load(&path).unwrap();
+    let claims = token::verify(
+        &keys,
+        token,
+        &ClientId::new("alice-laptop").unwrap(),
+        ClientMode::Desktop,
+    )
+    .unwrap();
+    assert!(claims.exp - claims.iat <= 90);
+
+    let bad = relay()
+        .args(["token", "--id", "../etc", "--mode", "web", "--secret-file"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_key_and_says_how_to_make_one() {
+    let out = relay()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("deskbridge-relay keygen"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short.keys");
+    std::fs::write(&short, "k AAAA\n").unwrap();
+    let out = relay()
+        .args(["serve", "--listen", "127.0.0.1:0", "--secret-file"])
+        .arg(&short)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("32"),
+        "names the minimum key size"
+    );
+}
+
+/// Starts `deskbridge-relay serve` on an ephemeral port and returns it with its address.
+fn spawn_serve(extra: &[&str]) -> (ChildGuard, std::net::SocketAddr) {
+    let mut child = relay()
+        .args(["serve", "--listen", "127.0.0.1:0", "--allow-anonymous"])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the relay logs its address");
+    (ChildGuard(child), addr.parse().unwrap())
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[actix_web::test]
+async fn sigterm_closes_sessions_with_1001_and_exits_cleanly() {
+    let (mut child, addr) = spawn_serve(&[]);
+    let mut web = Client::join(addr, "bye", "web").await;
+    web.expect_presence("offline", 1).await;
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    web.expect_error(ErrorCode::ShuttingDown).await;
+    assert_eq!(web.expect_close().await, Some(CloseCode::Away));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "relay did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
