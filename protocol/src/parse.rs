@@ -247,5 +247,14 @@ mod tests {
         );
     }
 
+    /// Found by the fuzzer: without exact float parsing, a long decimal parsed to a value that
+    /// re-encoded and re-parsed to a different one.
+    #[test]
+    fn accepted_messages_round_trip_exactly() {
+        let text = r#"{"event":"cpu","value":11.666666600000001775711704,"eys":0}"#;
+        let message = parse_client_message(text).unwrap();
+        assert_eq!(parse_client_message(&message.to_json()).unwrap(), message);
+    }
+
     const MAX_CORES_PLUS_ONE: usize = crate::messages::MAX_CORES + 1;
 }

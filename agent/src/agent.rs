@@ -1,0 +1,337 @@
+//! The agent actor: owns the reconnect loop, the CPU sampler and the audio thread, and hands each
+//! live [`Session`] what it should send.
+//!
+//! It dials the relay, and when a session ends it decides how long to wait before dialing again:
+//! exponential backoff with full jitter for ordinary failures (reset once a connection stayed up
+//! for `stable_after`), and a long pause when another copy of the agent took over the same id, so
+//! two copies never fight over it in a tight loop.
+//!
+//! Samples are taken on a fixed interval whether or not a session is up, so the CPU reading always
+//! has a recent baseline; while disconnected only the newest one is kept and it is sent right
+//! after the next `welcome`.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use deskbridge_protocol::{
+    Authentication, BeepResult, ClientMessage, ClientMode, Cpu, ErrorCode, ErrorEvent,
+};
+
+use crate::audio::Audio;
+use crate::backoff::Backoff;
+use crate::sampler::Sampler;
+use crate::session::{CloseSession, Ending, Outgoing, Session};
+use crate::settings::Settings;
+
+/// Largest frame accepted from the relay. Desktops receive only small commands.
+const MAX_FRAME: usize = 64 * 1024;
+/// How long shutdown waits for the closing handshake.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Sent by a session when the relay said `welcome`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionReady {
+    pub generation: u64,
+}
+
+/// Sent by a session from `stopped`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionEnded {
+    pub generation: u64,
+    pub ending: Ending,
+    /// How long the session was authenticated, if it ever was.
+    pub lived: Option<Duration>,
+}
+
+/// A `beep` arrived from the relay.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BeepRequested {
+    pub generation: u64,
+    pub id: Option<String>,
+}
+
+/// The audio thread's answer to a beep.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct BeepFinished(BeepResult);
+
+/// Close the connection and resolve once it is closed (or the grace period ran out).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+struct Live {
+    addr: Addr<Session>,
+    generation: u64,
+    ready: bool,
+}
+
+/// See the module docs.
+pub struct Agent {
+    settings: Settings,
+    client: awc::Client,
+    backoff: Backoff,
+    sampler: Sampler,
+    audio: Audio,
+    /// The newest sample not yet sent; replaced, never queued.
+    pending: Option<Cpu>,
+    session: Option<Live>,
+    /// Counts connection attempts, so late messages from an old session are recognised.
+    generation: u64,
+    /// Set on shutdown; resolved when the session is gone.
+    stopping: Option<tokio::sync::oneshot::Sender<()>>,
+    stopped: bool,
+}
+
+impl Agent {
+    pub fn new(settings: Settings, client: awc::Client, sampler: Sampler, audio: Audio) -> Self {
+        let backoff = Backoff::new(settings.timing.backoff_min, settings.timing.backoff_max);
+        Self {
+            settings,
+            client,
+            backoff,
+            sampler,
+            audio,
+            pending: None,
+            session: None,
+            generation: 0,
+            stopping: None,
+            stopped: false,
+        }
+    }
+
+    fn authentication(&self) -> String {
+        ClientMessage::Authentication(Authentication {
+            client_id: self.settings.id.clone(),
+            client_mode: ClientMode::Desktop,
+            token: self.settings.token.as_ref().map(|t| t.expose().to_owned()),
+        })
+        .to_json()
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.stopped {
+            return;
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        log::debug!("connecting to {}", self.settings.relay);
+        self.client
+            .ws(self.settings.relay.uri().clone())
+            .max_frame_size(MAX_FRAME)
+            .connect()
+            .into_actor(self)
+            .map(move |result, agent, ctx| {
+                if agent.stopped || generation != agent.generation {
+                    return;
+                }
+                match result {
+                    Ok((_, socket)) => {
+                        let addr = Session::start(
+                            socket,
+                            generation,
+                            ctx.address(),
+                            agent.authentication(),
+                            agent.settings.timing.clone(),
+                        );
+                        agent.session = Some(Live {
+                            addr,
+                            generation,
+                            ready: false,
+                        });
+                    }
+                    Err(e) => {
+                        let delay = agent.backoff.next_delay();
+                        log::warn!(
+                            "cannot connect to the relay at {}: {e}; retrying in {}",
+                            agent.settings.relay,
+                            show(delay)
+                        );
+                        agent.reconnect_after(delay, ctx);
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+
+    fn reconnect_after(&mut self, delay: Duration, ctx: &mut Context<Self>) {
+        ctx.run_later(delay, |agent, ctx| agent.connect(ctx));
+    }
+
+    /// Picks the wait before the next attempt and says, in the log, why and what to do.
+    fn delay_after(&mut self, ending: &Ending) -> Duration {
+        let id = &self.settings.id;
+        match ending {
+            Ending::Refused(ErrorEvent {
+                code: ErrorCode::Replaced,
+                message,
+            }) => {
+                let delay = self.settings.timing.replaced_backoff;
+                log::warn!(
+                    "another agent connected with id {id:?} and took over ({message}); not \
+                     fighting it, next try in {}. If this computer should be the one, stop the \
+                     agent on the other computer (`deskbridge-agent uninstall` there), or give \
+                     each computer its own id with `deskbridge-agent install --id NAME`",
+                    show(delay)
+                );
+                delay
+            }
+            Ending::Refused(ErrorEvent {
+                code: ErrorCode::Unauthorized,
+                message,
+            }) => {
+                let delay = self.backoff.next_delay();
+                log::error!(
+                    "the relay refused this agent's credentials for id {id:?}: {message}. Set the \
+                     token the relay expects with `deskbridge-agent install --token TOKEN` (or \
+                     DESKBRIDGE_TOKEN) and restart the agent; retrying in {}",
+                    show(delay)
+                );
+                delay
+            }
+            other => {
+                let delay = self.backoff.next_delay();
+                log::warn!(
+                    "disconnected from the relay: {other}; reconnecting in {}",
+                    show(delay)
+                );
+                delay
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        let cpu = self.sampler.sample();
+        match &self.session {
+            Some(live) if live.ready => {
+                live.addr
+                    .do_send(Outgoing(ClientMessage::Cpu(cpu).to_json()));
+            }
+            _ => self.pending = Some(cpu),
+        }
+    }
+
+    fn ready_session(&self) -> Option<&Live> {
+        self.session.as_ref().filter(|live| live.ready)
+    }
+}
+
+fn show(d: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64))
+}
+
+impl Actor for Agent {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.settings.interval, |agent, _| agent.tick());
+        self.connect(ctx);
+    }
+}
+
+impl Handler<SessionReady> for Agent {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionReady, _: &mut Self::Context) {
+        let Some(live) = self
+            .session
+            .as_mut()
+            .filter(|l| l.generation == msg.generation)
+        else {
+            return;
+        };
+        live.ready = true;
+        if let Some(cpu) = self.pending.take() {
+            live.addr
+                .do_send(Outgoing(ClientMessage::Cpu(cpu).to_json()));
+        }
+    }
+}
+
+impl Handler<SessionEnded> for Agent {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionEnded, ctx: &mut Self::Context) {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|l| l.generation == msg.generation)
+        {
+            self.session = None;
+        }
+        if self.stopped {
+            if let Some(done) = self.stopping.take() {
+                let _ = done.send(());
+            }
+            return;
+        }
+        if msg.generation != self.generation {
+            return;
+        }
+        if msg
+            .lived
+            .is_some_and(|lived| lived >= self.settings.timing.stable_after)
+        {
+            self.backoff.reset();
+        }
+        let delay = self.delay_after(&msg.ending);
+        self.reconnect_after(delay, ctx);
+    }
+}
+
+impl Handler<BeepRequested> for Agent {
+    type Result = ();
+
+    fn handle(&mut self, msg: BeepRequested, ctx: &mut Self::Context) {
+        if msg.generation != self.generation {
+            return;
+        }
+        log::info!("beep requested (id {:?})", msg.id);
+        let me = ctx.address();
+        self.audio.request(
+            msg.id,
+            Box::new(move |result| me.do_send(BeepFinished(result))),
+        );
+    }
+}
+
+impl Handler<BeepFinished> for Agent {
+    type Result = ();
+
+    fn handle(&mut self, msg: BeepFinished, _: &mut Self::Context) {
+        match self.ready_session() {
+            Some(live) => live
+                .addr
+                .do_send(Outgoing(ClientMessage::BeepResult(msg.0).to_json())),
+            None => log::warn!(
+                "beep_result for id {:?} dropped: not connected to the relay",
+                msg.0.id
+            ),
+        }
+    }
+}
+
+impl Handler<Shutdown> for Agent {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
+        log::info!("stopping");
+        self.stopped = true;
+        let (done, closed) = tokio::sync::oneshot::channel();
+        match &self.session {
+            Some(live) => {
+                live.addr.do_send(CloseSession);
+                self.stopping = Some(done);
+            }
+            None => {
+                let _ = done.send(());
+            }
+        }
+        Box::pin(async move {
+            let _ = actix::clock::timeout(SHUTDOWN_GRACE, closed).await;
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! Tokens: a valid one lets the agent in, a refused one is logged with what to do next, and
+//! the token itself never shows up in the agent's log.
+
+use std::time::Duration;
+
+use deskbridge_protocol::{ClientId, ClientMode};
+use deskbridge_relay::auth::keys::KeySet;
+use deskbridge_relay::auth::token;
+
+use crate::harness::{relay_config, start_relay, ws_url, AgentProcess, Home, FAST};
+
+fn keyed_relay_config(home: &Home) -> (deskbridge_relay::Config, KeySet) {
+    let path = home.path().join("relay.keys");
+    KeySet::generate(&path, false).unwrap();
+    let keys = KeySet::load(&path).unwrap();
+    let mut config = relay_config();
+    config.allow_anonymous = false;
+    config.keys = Some(keys.clone());
+    (config, keys)
+}
+
+#[actix_rt::test]
+async fn a_valid_token_connects_and_a_refused_one_says_what_to_do() {
+    let home = Home::new();
+    let (config, keys) = keyed_relay_config(&home);
+    let relay = start_relay(config);
+    let url = ws_url(relay.addr());
+
+    let good = token::mint(
+        &keys,
+        &ClientId::new("locked").unwrap(),
+        ClientMode::Desktop,
+        Duration::from_secs(600),
+    );
+    let agent = AgentProcess::run(&home, &url, "locked", &[FAST, &["--token", &good]].concat());
+    agent
+        .wait_for_log("connected to the relay as locked", Duration::from_secs(10))
+        .await;
+    assert!(
+        !agent.log().contains(&good),
+        "token in the log:\n{}",
+        agent.log()
+    );
+    drop(agent);
+
+    // A token for another id is refused by the relay.
+    let wrong = token::mint(
+        &keys,
+        &ClientId::new("someone-else").unwrap(),
+        ClientMode::Desktop,
+        Duration::from_secs(600),
+    );
+    let other_home = Home::new();
+    let refused = AgentProcess::run(
+        &other_home,
+        &url,
+        "locked",
+        &[FAST, &["--token", &wrong]].concat(),
+    );
+    refused
+        .wait_for_log("refused this agent's credentials", Duration::from_secs(10))
+        .await;
+    let log = refused.log();
+    assert!(log.contains("deskbridge-agent install --token"), "{log}");
+    assert!(!log.contains(&wrong), "token in the log:\n{log}");
+    assert!(!log.contains("connected to the relay as"), "{log}");
+    relay.stop();
+}

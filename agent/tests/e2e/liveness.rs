@@ -1,0 +1,150 @@
+//! A relay that goes silent without closing the connection (a half-open TCP connection, a frozen
+//! NAT mapping) is detected by the agent's own ping/idle check, and the agent reconnects.
+//!
+//! A small TCP proxy sits between agent and relay; "freezing" it stops all traffic on the
+//! existing connections while keeping their sockets open, which is exactly what a dead path looks
+//! like from the agent's side. New connections through the proxy work normally.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use deskbridge_protocol::DesktopState;
+
+use crate::harness::{relay_config, start_relay, AgentProcess, Home, Viewer, FAST};
+
+/// Forwards loopback TCP connections to `target`; existing ones can be frozen.
+struct Proxy {
+    addr: SocketAddr,
+    flags: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+    stop: Arc<AtomicBool>,
+    sockets: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let proxy = Self {
+            addr,
+            flags: Arc::default(),
+            stop: Arc::new(AtomicBool::new(false)),
+            sockets: Arc::default(),
+        };
+        let (flags, stop, sockets) = (
+            proxy.flags.clone(),
+            proxy.stop.clone(),
+            proxy.sockets.clone(),
+        );
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let (Ok(client), Ok(server)) = (client, TcpStream::connect(target)) else {
+                    continue;
+                };
+                let frozen = Arc::new(AtomicBool::new(false));
+                flags.lock().unwrap().push(frozen.clone());
+                let mut open = sockets.lock().unwrap();
+                open.push(client.try_clone().unwrap());
+                open.push(server.try_clone().unwrap());
+                let (c, s) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                pump(c, s, frozen.clone(), stop.clone());
+                pump(server, client, frozen, stop.clone());
+            }
+        });
+        proxy
+    }
+
+    /// Stops every byte on the connections open now, without closing them.
+    fn freeze_existing(&self) {
+        for frozen in self.flags.lock().unwrap().iter() {
+            frozen.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for s in self.sockets.lock().unwrap().iter() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        // Wake the accept loop so that it sees the stop flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            // Frozen: hold the data and the sockets, forward nothing, until the proxy is dropped.
+            while frozen.load(Ordering::SeqCst) {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+#[actix_rt::test]
+async fn a_silent_relay_is_detected_and_the_agent_reconnects() {
+    let relay = start_relay(relay_config());
+    let proxy = Proxy::start(relay.addr());
+    let home = Home::new();
+    // FAST: ping every 500 ms, give up after 3 s of silence.
+    let url = format!("ws://{}/ws", proxy.addr);
+    let agent = AgentProcess::run(&home, &url, "quiet", FAST);
+    agent
+        .wait_for_log("connected to the relay as quiet", Duration::from_secs(10))
+        .await;
+
+    proxy.freeze_existing();
+    agent
+        .wait_for_log(
+            "nothing heard from the relay for over 3s",
+            Duration::from_secs(10),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while agent
+        .log()
+        .matches("connected to the relay as quiet")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no reconnect after the silence:\n{}",
+            agent.log()
+        );
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The new connection is a working one: a viewer sees the desktop and its reports.
+    let mut viewer = Viewer::connect(relay.addr(), "quiet").await;
+    viewer
+        .expect_desktop(DesktopState::Online, Duration::from_secs(5))
+        .await;
+    viewer
+        .expect("cpu after reconnecting", Duration::from_secs(5), |m| {
+            matches!(m, deskbridge_protocol::ServerMessage::Cpu(_)).then_some(())
+        })
+        .await;
+    drop(proxy);
+    relay.stop();
+}
