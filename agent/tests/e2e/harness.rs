@@ -182,6 +182,11 @@ pub struct Viewer {
 
 impl Viewer {
     pub async fn connect(addr: SocketAddr, id: &str) -> Self {
+        Self::connect_as(addr, id, "web").await
+    }
+
+    /// Connects in `mode` (`web`, or `desktop` to play a prototype desktop by hand).
+    pub async fn connect_as(addr: SocketAddr, id: &str, mode: &str) -> Self {
         let (_, socket) = awc::Client::new()
             .ws(ws_url(addr))
             .connect()
@@ -193,7 +198,7 @@ impl Viewer {
         };
         viewer
             .send(&format!(
-                r#"{{"event":"authentication","client_id":"{id}","client_mode":"web"}}"#
+                r#"{{"event":"authentication","client_id":"{id}","client_mode":"{mode}"}}"#
             ))
             .await;
         viewer

@@ -1,11 +1,14 @@
 //! End-to-end tests: the real `deskbridge-agent` binary against a real relay on loopback, watched
-//! by a web viewer over a real WebSocket. One test binary, so the relay is linked only once.
+//! by a web viewer over a real WebSocket — or by the real page in headless Chromium
+//! (`browser.rs`). One test binary, so the relay is linked only once.
 //!
 //! Linux only: they capture sound through ALSA, check systemd and XDG files, and signal processes.
 #![cfg(target_os = "linux")]
 
 mod auth;
 mod beep;
+mod browser;
+mod chromium;
 mod harness;
 mod install;
 mod liveness;

@@ -1,0 +1,289 @@
+//! The page in a real headless Chromium, against the real relay (tokens on) and the real agent
+//! binary playing into ALSA's file sink: what a person sees, checked element by element.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deskbridge_protocol::{ClientId, ClientMode};
+use deskbridge_relay::auth::keys::{Key, KeySet};
+use deskbridge_relay::auth::token;
+use deskbridge_relay::Config;
+
+use crate::chromium::Browser;
+use crate::harness::{relay_config, start_relay, start_relay_on, ws_url, AgentProcess, Home, FAST};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn secured(keys: &KeySet) -> Config {
+    Config {
+        allow_anonymous: false,
+        keys: Some(keys.clone()),
+        ..relay_config()
+    }
+}
+
+fn mint(keys: &KeySet, id: &str, mode: ClientMode) -> String {
+    token::mint(
+        keys,
+        &ClientId::new(id).unwrap(),
+        mode,
+        Duration::from_secs(3600),
+    )
+}
+
+/// Keeps one core busy on and off, so the desktop's CPU figure visibly moves.
+struct Wobble(Arc<AtomicBool>);
+
+impl Wobble {
+    fn start() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut phase = 0u32;
+            while !flag.load(Ordering::Relaxed) {
+                let busy = Duration::from_millis(100 + u64::from(phase % 5) * 80);
+                let start = std::time::Instant::now();
+                while start.elapsed() < busy {
+                    std::hint::spin_loop();
+                }
+                std::thread::sleep(Duration::from_millis(300));
+                phase += 1;
+            }
+        });
+        Self(stop)
+    }
+}
+
+impl Drop for Wobble {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn capture_to_file(home: &Home) -> std::path::PathBuf {
+    let capture = home.path().join("played.raw");
+    std::fs::write(
+        home.path().join(".asoundrc"),
+        format!(
+            "pcm.!default {{ type file; slave.pcm \"null\"; file \"{}\"; format \"raw\" }}\n",
+            capture.display()
+        ),
+    )
+    .unwrap();
+    capture
+}
+
+#[actix_rt::test]
+async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
+    let keys = KeySet::from_keys(vec![Key {
+        kid: "e2e".into(),
+        secret: vec![7; 32],
+    }])
+    .unwrap();
+    let id = "browser-box";
+    let relay = start_relay(secured(&keys));
+    let addr = relay.addr();
+    let home = Home::new();
+    capture_to_file(&home);
+    let desktop_token = mint(&keys, id, ClientMode::Desktop);
+    let agent_args: Vec<&str> = FAST
+        .iter()
+        .copied()
+        .chain(["--token", &desktop_token])
+        .collect();
+    let mut agent = AgentProcess::run(&home, &ws_url(addr), id, &agent_args);
+    let _wobble = Wobble::start();
+
+    let browser = Browser::start().await;
+    let web_token = mint(&keys, id, ClientMode::Web);
+    browser
+        .client
+        .goto(&format!("http://{addr}/#id={id}&token={web_token}"))
+        .await
+        .expect("open the page");
+
+    // Connected, online, and the token gone from the address bar.
+    browser
+        .wait_until("connected", WAIT, || async {
+            browser.attr("conn-state", "data-state").await.as_deref() == Some("connected")
+        })
+        .await;
+    browser
+        .wait_until("the desktop online", WAIT, || async {
+            browser.attr("presence", "data-state").await.as_deref() == Some("online")
+        })
+        .await;
+    let url = browser.client.current_url().await.unwrap();
+    assert!(
+        !url.as_str().contains("token"),
+        "token still in the URL: {url}"
+    );
+    assert!(!url.as_str().contains(&web_token));
+
+    // The CPU number changes at least twice, and the chart has points.
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + WAIT;
+    while seen.len() < 3 {
+        let value = browser.text("cpu-value").await;
+        if value.parse::<f64>().is_ok() && seen.last() != Some(&value) {
+            seen.push(value);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CPU figure changed less than twice in {WAIT:?}: {seen:?}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let points: usize = browser
+        .attr("chart", "data-points")
+        .await
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    assert!(points >= 2, "the chart has {points} points");
+    assert!(!browser.text("memory").await.is_empty());
+
+    // Beep: played for real, confirmed on the page.
+    browser
+        .wait_until("Beep enabled", WAIT, || async {
+            browser.is_enabled("beep").await
+        })
+        .await;
+    browser.click("beep").await;
+    browser
+        .wait_until("the beep played", WAIT, || async {
+            browser.attr("beep-status", "data-state").await.as_deref() == Some("played")
+        })
+        .await;
+    assert!(browser.text("beep-status").await.contains("played"));
+    agent
+        .wait_for_log("beep played", Duration::from_secs(5))
+        .await;
+    let shot = browser.screenshot("page-live").await;
+    eprintln!("screenshot: {}", shot.display());
+
+    // The agent stops: offline, Beep disabled. It starts again: online.
+    let status = agent.terminate(Duration::from_secs(10)).await;
+    assert!(status.success());
+    browser
+        .wait_until("the desktop offline", WAIT, || async {
+            browser.attr("presence", "data-state").await.as_deref() == Some("offline")
+        })
+        .await;
+    assert!(
+        !browser.is_enabled("beep").await,
+        "Beep must be disabled while offline"
+    );
+    browser.screenshot("page-offline").await;
+    let _agent = AgentProcess::run(&home, &ws_url(addr), id, &agent_args);
+    browser
+        .wait_until("the desktop online again", WAIT, || async {
+            browser.attr("presence", "data-state").await.as_deref() == Some("online")
+        })
+        .await;
+
+    // The relay restarts on the same port: the page reconnects by itself.
+    relay.stop();
+    browser
+        .wait_until("the page noticing the relay is gone", WAIT, || async {
+            browser.attr("conn-state", "data-state").await.as_deref() != Some("connected")
+        })
+        .await;
+    let relay = start_relay_on(addr, secured(&keys));
+    browser
+        .wait_until("reconnected", Duration::from_secs(40), || async {
+            browser.attr("conn-state", "data-state").await.as_deref() == Some("connected")
+        })
+        .await;
+    browser
+        .wait_until(
+            "the desktop online after the restart",
+            Duration::from_secs(40),
+            || async { browser.attr("presence", "data-state").await.as_deref() == Some("online") },
+        )
+        .await;
+    browser.screenshot("page-after-relay-restart").await;
+    drop(relay);
+}
+
+#[actix_rt::test]
+async fn a_prototype_desktop_is_shown_and_a_wrong_token_is_explained() {
+    let relay = start_relay(relay_config()); // anonymous: the 2018 prototype had no tokens
+    let addr = relay.addr();
+    let mut prototype = crate::harness::Viewer::connect_as(addr, "proto", "desktop").await;
+
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("http://{addr}/#id=proto"))
+        .await
+        .expect("open the page");
+    browser
+        .wait_until("the desktop online", WAIT, || async {
+            browser.attr("presence", "data-state").await.as_deref() == Some("online")
+        })
+        .await;
+    // Exactly what the prototype's desktop sent: a value and nothing else.
+    prototype.send(r#"{"event": "cpu", "value": 42.5}"#).await;
+    browser
+        .wait_until("the prototype's CPU figure", WAIT, || async {
+            browser.text("cpu-value").await == "42.5"
+        })
+        .await;
+    let displayed = |id: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .client
+                .find(fantoccini::Locator::Id(id))
+                .await
+                .unwrap()
+                .is_displayed()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        !displayed("cores").await,
+        "no per-core bars for a value-only desktop"
+    );
+    assert!(
+        !displayed("memory").await,
+        "no memory for a value-only desktop"
+    );
+
+    // A relay that requires tokens refuses a forged one, and the page says so in words.
+    let keys = KeySet::from_keys(vec![Key {
+        kid: "k".into(),
+        secret: vec![1; 32],
+    }])
+    .unwrap();
+    let strict = start_relay(secured(&keys));
+    let forged = mint(
+        &KeySet::from_keys(vec![Key {
+            kid: "k".into(),
+            secret: vec![2; 32],
+        }])
+        .unwrap(),
+        "victim",
+        ClientMode::Web,
+    );
+    browser
+        .client
+        .goto(&format!(
+            "http://{}/#id=victim&token={forged}",
+            strict.addr()
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_until("the refusal explained", WAIT, || async {
+            browser.attr("error", "data-code").await.as_deref() == Some("unauthorized")
+        })
+        .await;
+    assert!(!browser.text("error").await.is_empty());
+    assert_ne!(
+        browser.attr("conn-state", "data-state").await.as_deref(),
+        Some("connected")
+    );
+}
