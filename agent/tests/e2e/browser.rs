@@ -42,7 +42,7 @@ impl Wobble {
         std::thread::spawn(move || {
             let mut phase = 0u32;
             while !flag.load(Ordering::Relaxed) {
-                let busy = Duration::from_millis(100 + u64::from(phase % 5) * 80);
+                let busy = Duration::from_millis(50 + u64::from(phase % 5) * 50);
                 let start = std::time::Instant::now();
                 while start.elapsed() < busy {
                     std::hint::spin_loop();
@@ -121,19 +121,38 @@ async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
     );
     assert!(!url.as_str().contains(&web_token));
 
-    // The CPU number changes at least twice, and the chart has points.
-    let mut seen: Vec<String> = Vec::new();
+    // The CPU number changes at least twice, and the chart has points. A side viewer records
+    // what the desktop really sent: on a machine pinned at 100 % the figure cannot change, and
+    // then the page must at least show exactly what was sent.
+    let side_token = mint(&keys, id, ClientMode::Web);
+    let mut side = crate::harness::Viewer::connect_with(addr, id, "web", Some(&side_token)).await;
+    let mut shown: Vec<String> = Vec::new();
+    let mut sent: Vec<f64> = Vec::new();
     let deadline = std::time::Instant::now() + WAIT;
-    while seen.len() < 3 {
+    while shown.len() < 3 && std::time::Instant::now() < deadline {
         let value = browser.text("cpu-value").await;
-        if value.parse::<f64>().is_ok() && seen.last() != Some(&value) {
-            seen.push(value);
+        if value.parse::<f64>().is_ok() && shown.last() != Some(&value) {
+            shown.push(value);
         }
+        for message in side.collect_for(Duration::from_millis(100)).await {
+            if let deskbridge_protocol::ServerMessage::Cpu(cpu) = message {
+                if sent.last() != Some(&cpu.value) {
+                    sent.push(cpu.value);
+                }
+            }
+        }
+    }
+    if shown.len() < 3 {
         assert!(
-            std::time::Instant::now() < deadline,
-            "the CPU figure changed less than twice in {WAIT:?}: {seen:?}"
+            sent.len() < 3,
+            "the desktop sent {sent:?} but the page only showed {shown:?}"
         );
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
+        let last = *sent.last().expect("the desktop sent cpu samples");
+        let on_page: f64 = browser.text("cpu-value").await.parse().expect("a number");
+        assert!(
+            (on_page - last).abs() <= 0.05,
+            "page shows {on_page}, desktop sent {last}"
+        );
     }
     let points: usize = browser
         .attr("chart", "data-points")
@@ -159,6 +178,22 @@ async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
     agent
         .wait_for_log("beep played", Duration::from_secs(5))
         .await;
+    // A probe first proves the console log is really captured; then nothing else may be there.
+    browser
+        .client
+        .execute("console.error('deskbridge-test-probe')", vec![])
+        .await
+        .unwrap();
+    let errors = browser.console_errors().await;
+    assert!(
+        errors.iter().any(|e| e.contains("deskbridge-test-probe")),
+        "the browser's console log is not being captured: {errors:?}"
+    );
+    let errors: Vec<&String> = errors
+        .iter()
+        .filter(|e| !e.contains("deskbridge-test-probe"))
+        .collect();
+    assert!(errors.is_empty(), "console errors on the page: {errors:#?}");
     let shot = browser.screenshot("page-live").await;
     eprintln!("screenshot: {}", shot.display());
 
@@ -203,6 +238,14 @@ async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
         )
         .await;
     browser.screenshot("page-after-relay-restart").await;
+    // While the relay was down the browser itself may log refused connections; nothing else.
+    let errors: Vec<String> = browser
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| !e.contains("WebSocket connection to") && !e.contains("ERR_CONNECTION_REFUSED"))
+        .collect();
+    assert!(errors.is_empty(), "console errors on the page: {errors:#?}");
     drop(relay);
 }
 

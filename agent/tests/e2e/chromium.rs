@@ -49,6 +49,7 @@ impl Browser {
             .expect("start chromedriver");
         let profile = tempfile::tempdir().expect("a fresh user-data-dir");
         let capabilities = json!({
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": [
@@ -146,6 +147,23 @@ impl Browser {
         }
     }
 
+    /// Console messages at level SEVERE (errors, uncaught exceptions, CSP violations) since the
+    /// last call; ChromeDriver hands each entry out once.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let entries = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("read the browser's console log");
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Saves a PNG of the page into the test's output folder and returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let dir = output_dir();
@@ -154,6 +172,27 @@ impl Browser {
         assert!(png.starts_with(b"\x89PNG"), "a PNG image");
         std::fs::write(&path, png).expect("write the screenshot");
         path
+    }
+}
+
+/// ChromeDriver's console-log endpoint (not part of W3C WebDriver, so fantoccini has no method).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
     }
 }
 

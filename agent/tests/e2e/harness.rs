@@ -187,6 +187,11 @@ impl Viewer {
 
     /// Connects in `mode` (`web`, or `desktop` to play a prototype desktop by hand).
     pub async fn connect_as(addr: SocketAddr, id: &str, mode: &str) -> Self {
+        Self::connect_with(addr, id, mode, None).await
+    }
+
+    /// Connects in `mode`, presenting `token` if given.
+    pub async fn connect_with(addr: SocketAddr, id: &str, mode: &str, token: Option<&str>) -> Self {
         let (_, socket) = awc::Client::new()
             .ws(ws_url(addr))
             .connect()
@@ -198,7 +203,8 @@ impl Viewer {
         };
         viewer
             .send(&format!(
-                r#"{{"event":"authentication","client_id":"{id}","client_mode":"{mode}"}}"#
+                r#"{{"event":"authentication","client_id":"{id}","client_mode":"{mode}"{}}}"#,
+                token.map_or(String::new(), |t| format!(r#","token":"{t}""#))
             ))
             .await;
         viewer
