@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::cluster::config::{default_node_id, validate_node_id};
+use crate::cluster::ClusterConfig;
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
@@ -162,6 +164,56 @@ pub struct ServeArgs {
     /// How many cpu samples each id keeps for viewers that join later.
     #[arg(long, env = "DESKBRIDGE_HISTORY", default_value_t = 60)]
     pub history: usize,
+
+    /// Cluster mode: join the other relays through these NATS servers (comma-separated, e.g.
+    /// nats://10.0.0.5:4222). Without it the relay runs alone.
+    #[arg(long, env = "DESKBRIDGE_NATS", help_heading = "Cluster")]
+    pub nats: Option<String>,
+
+    /// This relay's name in the cluster (A-Z a-z 0-9 . _ -). Default: the host name and a random
+    /// suffix, new on every start.
+    #[arg(long, env = "DESKBRIDGE_NODE_ID", help_heading = "Cluster")]
+    pub node_id: Option<String>,
+
+    /// NATS credentials file (.creds: JWT and nkey seed).
+    #[arg(long, env = "DESKBRIDGE_NATS_CREDS", help_heading = "Cluster")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// NATS authentication token. Prefer the environment variable: command lines are visible to
+    /// every user of the machine.
+    #[arg(
+        long,
+        env = "DESKBRIDGE_NATS_TOKEN",
+        hide_env_values = true,
+        help_heading = "Cluster"
+    )]
+    pub nats_token: Option<String>,
+
+    /// CA certificate (PEM) that signed the NATS servers' certificates; implies TLS.
+    #[arg(long, env = "DESKBRIDGE_NATS_TLS_CA", help_heading = "Cluster")]
+    pub nats_tls_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for NATS servers that verify clients; with --nats-tls-key.
+    #[arg(
+        long,
+        env = "DESKBRIDGE_NATS_TLS_CERT",
+        requires = "nats_tls_key",
+        help_heading = "Cluster"
+    )]
+    pub nats_tls_cert: Option<PathBuf>,
+
+    /// Client private key (PEM); with --nats-tls-cert.
+    #[arg(
+        long,
+        env = "DESKBRIDGE_NATS_TLS_KEY",
+        requires = "nats_tls_cert",
+        help_heading = "Cluster"
+    )]
+    pub nats_tls_key: Option<PathBuf>,
+
+    /// How long to wait for another node to answer a command or a history request.
+    #[arg(long, env = "DESKBRIDGE_NATS_REQUEST_TIMEOUT", default_value = "1s", value_parser = parse_duration, help_heading = "Cluster")]
+    pub nats_request_timeout: Duration,
 }
 
 impl ServeArgs {
@@ -177,7 +229,9 @@ impl ServeArgs {
         if self.max_message_size < 1024 {
             return Err("--max-message-size must be at least 1024 bytes".to_owned());
         }
+        let cluster = self.cluster_config()?;
         Ok(Config {
+            cluster,
             allow_anonymous: self.allow_anonymous,
             revoked_file: self.revoked_file.clone(),
             allowed_origins: self.allowed_origins.clone(),
@@ -196,6 +250,39 @@ impl ServeArgs {
             history_len: self.history,
             ..Config::default()
         })
+    }
+
+    /// The cluster settings, if `--nats` is given; the other cluster flags need it.
+    fn cluster_config(&self) -> Result<Option<ClusterConfig>, String> {
+        let Some(nats) = &self.nats else {
+            let stray = [
+                (self.node_id.is_some(), "--node-id"),
+                (self.nats_creds.is_some(), "--nats-creds"),
+                (self.nats_token.is_some(), "--nats-token"),
+                (self.nats_tls_ca.is_some(), "--nats-tls-ca"),
+                (self.nats_tls_cert.is_some(), "--nats-tls-cert"),
+            ];
+            return match stray.iter().find(|(set, _)| *set) {
+                Some((_, flag)) => Err(format!(
+                    "{flag} only applies in cluster mode: add --nats nats://HOST:4222"
+                )),
+                None => Ok(None),
+            };
+        };
+        let node_id = match &self.node_id {
+            Some(id) => {
+                validate_node_id(id)?;
+                id.clone()
+            }
+            None => default_node_id(),
+        };
+        let mut config = ClusterConfig::new(ClusterConfig::parse_servers(nats)?, node_id);
+        config.credentials_file = self.nats_creds.clone();
+        config.token = self.nats_token.clone();
+        config.tls_ca = self.nats_tls_ca.clone();
+        config.tls_client_cert = self.nats_tls_cert.clone().zip(self.nats_tls_key.clone());
+        config.request_timeout = self.nats_request_timeout;
+        Ok(Some(config))
     }
 }
 
@@ -265,6 +352,43 @@ mod tests {
             "k"
         ])
         .is_err());
+    }
+
+    fn serve_args(args: &[&str]) -> Box<ServeArgs> {
+        let cli = Cli::try_parse_from(["deskbridge-relay", "serve"].iter().chain(args)).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        args
+    }
+
+    #[test]
+    fn cluster_mode_is_off_without_nats_and_its_flags_need_it() {
+        assert!(serve_args(&[]).to_config().unwrap().cluster.is_none());
+        let err = serve_args(&["--node-id", "a"]).to_config().unwrap_err();
+        assert!(err.contains("--nats"), "{err}");
+    }
+
+    #[test]
+    fn nats_flags_make_a_cluster_config() {
+        let config = serve_args(&[
+            "--nats",
+            "nats://127.0.0.1:4222,nats://127.0.0.1:4223",
+            "--node-id",
+            "relay-a",
+            "--nats-request-timeout",
+            "250ms",
+        ])
+        .to_config()
+        .unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.servers.len(), 2);
+        assert_eq!(cluster.node_id, "relay-a");
+        assert_eq!(cluster.request_timeout, Duration::from_millis(250));
+        let default_id = serve_args(&["--nats", "127.0.0.1"]).to_config().unwrap();
+        assert!(!default_id.cluster.unwrap().node_id.is_empty());
+        let bad = serve_args(&["--nats", "x", "--node-id", "no spaces"]).to_config();
+        assert!(bad.unwrap_err().contains("--node-id"));
     }
 
     #[test]

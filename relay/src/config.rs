@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::keys::KeySet;
+use crate::cluster::ClusterConfig;
 
 /// Relay settings. `Default` gives the production defaults.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct Config {
     pub commands_per_second: u32,
     /// Serve HTTPS/WSS with this configuration instead of plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Cluster mode: join the other relays through NATS. `None` runs a single relay.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             rate_strikes: 50,
             commands_per_second: 5,
             tls: None,
+            cluster: None,
         }
     }
 }

@@ -8,9 +8,11 @@
 //! - [`auth`], [`limits`]: who may connect, and how much.
 //! - [`history`], [`metrics`]: per-id cpu history and Prometheus counters.
 //! - [`server`]: starting, running and gracefully stopping all of it.
+//! - [`cluster`]: optional; several relays joined through NATS.
 
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod history;
 pub mod http;

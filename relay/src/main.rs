@@ -47,7 +47,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let addr = listener.local_addr()?;
     actix_web::rt::System::new().block_on(async move {
-        let relay = RunningRelay::start(listener, config)?;
+        let relay = RunningRelay::start(listener, config).await?;
         log::info!("deskbridge relay listening on {scheme}://{addr}");
         actix_web::rt::spawn(reload_on_sighup(relay.authenticator()));
         relay.run_until(shutdown_signal()).await

@@ -18,8 +18,10 @@ use deskbridge_protocol::ClientMode;
 use tokio::sync::{oneshot, watch};
 
 use crate::auth::Authenticator;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::limits::connections::ConnectionLimiter;
+use crate::matchmaker::messages::LeaveCluster;
 use crate::matchmaker::Matchmaker;
 use crate::metrics::Metrics;
 use crate::state::RelayState;
@@ -30,12 +32,14 @@ pub struct RunningRelay {
     handle: ServerHandle,
     state: web::Data<RelayState>,
     shutdown: watch::Sender<bool>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl RunningRelay {
-    /// Starts the matchmaker and the HTTP server on `listener`. Must be called inside an actix
+    /// Starts the matchmaker and the HTTP server on `listener` (and, in cluster mode, the NATS
+    /// connection, without waiting for NATS to be reachable). Must be called inside an actix
     /// system (`#[actix_web::main]` or `System::new().block_on`).
-    pub fn start(listener: TcpListener, config: Config) -> io::Result<Self> {
+    pub async fn start(listener: TcpListener, config: Config) -> io::Result<Self> {
         let auth = Authenticator::new(
             config.keys.clone(),
             config.allow_anonymous,
@@ -43,8 +47,28 @@ impl RunningRelay {
         )
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let auth = Arc::new(auth);
-        let metrics = Arc::new(Metrics::new());
-        let matchmaker = Matchmaker::new(&config, metrics.clone()).start();
+        let mut metrics = Metrics::new();
+        let cluster_metrics = config
+            .cluster
+            .as_ref()
+            .map(|c| metrics.attach_cluster(&c.node_id));
+        let metrics = Arc::new(metrics);
+        let mut matchmaker = Matchmaker::new(&config, metrics.clone());
+        let mut cluster = None;
+        if let (Some(cluster_config), Some(cluster_metrics)) = (&config.cluster, cluster_metrics) {
+            let node = Cluster::connect(
+                cluster_config,
+                config.heartbeat_interval,
+                config.max_message_size,
+                cluster_metrics,
+                metrics.clone(),
+            )
+            .await
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            matchmaker = matchmaker.with_cluster(&config, node.clone());
+            cluster = Some(node);
+        }
+        let matchmaker = matchmaker.start();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let connections =
             ConnectionLimiter::new(config.max_connections, config.max_connections_per_address);
@@ -66,6 +90,9 @@ impl RunningRelay {
         })
         // Shutdown is ours: sessions get their close frames before the server stops.
         .disable_signals()
+        // Relayed frames are small and each is latency-bound: never hold one back until the
+        // previous one is acknowledged (Nagle), which costs milliseconds under load.
+        .tcp_nodelay(true)
         .shutdown_timeout(5);
         let server = match tls {
             Some(tls) => server.listen_rustls_0_23(listener, (*tls).clone())?,
@@ -81,6 +108,7 @@ impl RunningRelay {
             handle,
             state,
             shutdown,
+            cluster,
         })
     }
 
@@ -96,10 +124,15 @@ impl RunningRelay {
             handle,
             state,
             shutdown,
+            cluster,
         } = self;
         let server = actix_web::rt::spawn(server);
         stop.await;
         graceful_shutdown(&handle, &state, &shutdown).await;
+        if let Some(cluster) = cluster {
+            let _ = state.matchmaker.send(LeaveCluster).await;
+            cluster.close().await;
+        }
         server
             .await
             .map_err(|e| io::Error::other(format!("server task failed: {e}")))?
@@ -161,7 +194,7 @@ impl RelayHandle {
             .name(format!("relay-{addr}"))
             .spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
-                    let relay = match RunningRelay::start(listener, config) {
+                    let relay = match RunningRelay::start(listener, config).await {
                         Ok(relay) => relay,
                         Err(e) => {
                             let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));

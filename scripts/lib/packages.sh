@@ -29,5 +29,6 @@ ensure_packages() {
 
 # Packages every build needs: rodio links ALSA through pkg-config.
 BUILD_PACKAGES=(pkg-config libasound2-dev)
-# Packages the tests need on top: a real browser for the page's end-to-end tests.
-TEST_PACKAGES=(chromium chromium-driver)
+# Packages the tests need on top: a real browser for the page's end-to-end tests, and a real NATS
+# server for the relay's cluster tests (relay/tests/cluster*.rs).
+TEST_PACKAGES=(chromium chromium-driver nats-server)

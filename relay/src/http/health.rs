@@ -14,10 +14,20 @@ struct Health {
     uptime_seconds: u64,
     desktops: i64,
     viewers: i64,
+    /// Cluster mode only: `ok`, or `degraded` while NATS is unreachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'static str>,
+    /// Cluster mode only: this node's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
 }
 
 /// 200 with a small JSON body while serving; 503 once shutting down, so a load balancer stops
 /// sending new clients here.
+///
+/// A cluster node without NATS still answers 200 (with `"cluster":"degraded"`): it keeps serving
+/// the pairs whose both ends are on it, and taking it out of the load balancer would cut those
+/// off too, while every node is usually degraded at once when NATS itself is down.
 pub async fn healthz(state: web::Data<RelayState>) -> HttpResponse {
     let shutting_down = state.shutting_down();
     let body = Health {
@@ -26,6 +36,11 @@ pub async fn healthz(state: web::Data<RelayState>) -> HttpResponse {
         uptime_seconds: state.started.elapsed().as_secs(),
         desktops: state.metrics.session_count(ClientMode::Desktop),
         viewers: state.metrics.session_count(ClientMode::Web),
+        cluster: state
+            .metrics
+            .cluster()
+            .map(|c| if c.is_connected() { "ok" } else { "degraded" }),
+        node: state.metrics.cluster().map(|c| c.node().to_owned()),
     };
     if shutting_down {
         HttpResponse::ServiceUnavailable().json(body)

@@ -8,6 +8,8 @@ use actix::prelude::*;
 use deskbridge_protocol::{ClientId, ClientMode};
 use governor::DefaultDirectRateLimiter;
 
+use crate::cluster::announce::Announcement;
+use crate::cluster::remote::{CommandLink, DesktopLink};
 use crate::history::History;
 use crate::session::outbox::{Outbox, SessionId};
 
@@ -28,11 +30,15 @@ pub enum Joined {
     Desktop {
         viewers: Arc<[Outbox]>,
         history: Arc<History>,
+        /// In cluster mode: where to forward for viewers on other nodes.
+        cluster: Option<DesktopLink>,
     },
     Web {
         desktop: Option<Outbox>,
         /// The id's shared budget of commands per second, across all its viewers.
         commands: Arc<DefaultDirectRateLimiter>,
+        /// In cluster mode: how to reach a desktop on another node.
+        cluster: Option<CommandLink>,
     },
 }
 
@@ -58,6 +64,19 @@ pub struct Leave {
 pub struct FindDesktop {
     pub client_id: ClientId,
 }
+
+/// Cluster mode: another node's announcement for an id this node holds.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct RemoteState {
+    pub client_id: ClientId,
+    pub announcement: Announcement,
+}
+
+/// Cluster mode: the relay is stopping; drop every id's link after its last announcement.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct LeaveCluster;
 
 /// Sent to a session when its peers change.
 #[derive(Message, Debug)]

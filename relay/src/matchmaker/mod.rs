@@ -3,21 +3,34 @@
 //! It pairs a desktop with its viewers when they join, tells each side when the other comes or
 //! goes, and sends `welcome`, `history` and `presence`. It is deliberately off the per-message
 //! path: sessions learn their peers' outboxes from it and then relay directly.
+//!
+//! In cluster mode it also keeps, per id, what the other nodes announced (merged into
+//! `presence`), announces this node's state, enforces "the newest desktop wins" across nodes,
+//! and starts or stops the id's NATS link as the node starts or stops holding the id.
 
 pub mod messages;
 mod room;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytestring::ByteString;
 use deskbridge_protocol::{ClientId, ClientMode, ServerMessage, Welcome, PROTOCOL_VERSION};
 
+use crate::cluster::announce::Announcement;
+use crate::cluster::link::{Control, LinkParts, RoomLink};
+use crate::cluster::presence::newer;
+use crate::cluster::remote::{fetch_history, CommandLink, DesktopLink, FetchedHistory};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::{Limit, Metrics};
-use crate::session::outbox::{Outbox, SendError};
-use messages::{FindDesktop, Join, JoinRefused, Joined, Leave, PeerUpdate};
+use crate::session::outbox::{Outbox, SendError, SessionId};
+use messages::{
+    FindDesktop, Join, JoinRefused, Joined, Leave, LeaveCluster, PeerUpdate, RemoteState,
+};
 use room::{Member, Room};
 
 /// `deskbridge-relay/<version>`, announced in `welcome`.
@@ -29,6 +42,49 @@ pub struct Matchmaker {
     history_len: usize,
     commands_per_second: u32,
     metrics: Arc<Metrics>,
+    cluster: Option<ClusterSide>,
+}
+
+/// The matchmaker's part in cluster mode.
+struct ClusterSide {
+    node: Arc<Cluster>,
+    /// How often each held id is announced even without a change (the heartbeat interval).
+    announce_every: Duration,
+    /// How long another node's announcement counts (the client timeout): a node that died or
+    /// lost NATS stops counting after this, as a silent client would.
+    expiry: Duration,
+}
+
+impl ClusterSide {
+    /// Tells the other nodes holding `client_id` what this node has of it.
+    fn announce(&self, room: &mut Room, query: bool) {
+        let Some(link) = &room.link else {
+            return;
+        };
+        let announcement = Announcement {
+            node: self.node.node_id().to_owned(),
+            seq: self.node.next_seq(),
+            desktop: room.desktop.as_ref().map(|_| room.desktop_epoch),
+            viewers: room.viewers.len() as u32,
+            query,
+        };
+        link.send(Control::Announce(announcement.encode()));
+        room.next_announce = Instant::now() + self.announce_every;
+    }
+
+    /// An announcement that this node holds nothing of the id any more.
+    fn farewell(&self, room: &Room) {
+        if let Some(link) = &room.link {
+            let announcement = Announcement {
+                node: self.node.node_id().to_owned(),
+                seq: self.node.next_seq(),
+                desktop: None,
+                viewers: 0,
+                query: false,
+            };
+            link.send(Control::Announce(announcement.encode()));
+        }
+    }
 }
 
 impl Matchmaker {
@@ -39,32 +95,167 @@ impl Matchmaker {
             history_len: config.history_len,
             commands_per_second: config.commands_per_second,
             metrics,
+            cluster: None,
         }
+    }
+
+    /// Cluster mode: pairs across the nodes joined by `node`.
+    pub fn with_cluster(mut self, config: &Config, node: Arc<Cluster>) -> Self {
+        self.cluster = Some(ClusterSide {
+            node,
+            announce_every: config.heartbeat_interval,
+            expiry: config.client_timeout,
+        });
+        self
     }
 
     /// Queues a control frame (welcome, history, presence); a client too stuck to take even those
     /// is counted and logged, and will be dropped by its heartbeat.
     fn send_control(&self, outbox: &Outbox, frame: ByteString) {
-        if let Err(SendError::Full(reason)) = outbox.send_text(frame) {
-            self.metrics.dropped(reason);
-            log::warn!(
-                "session {} is not reading; a control message to it was dropped",
-                outbox.session()
-            );
-        }
+        send_control(&self.metrics, outbox, frame);
     }
 
     fn broadcast_presence(&self, client_id: &ClientId, room: &Room) {
-        let presence = room.presence(client_id);
-        for member in room.members() {
-            self.send_control(&member.outbox, presence.clone());
-        }
+        broadcast_presence(&self.metrics, client_id, room, None);
     }
 
     fn update_rooms_gauge(&self) {
         self.metrics.rooms().set(self.rooms.len() as i64);
     }
+
+    /// Cluster mode: another node's announcement for `client_id`. `skip` is a viewer that gets its
+    /// first presence separately.
+    fn apply_remote(
+        &mut self,
+        client_id: &ClientId,
+        announcement: Announcement,
+        skip: Option<SessionId>,
+    ) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let Some(room) = self.rooms.get_mut(client_id) else {
+            return; // not held here (any more)
+        };
+        let expires = Instant::now() + cluster.expiry;
+        if !room.remote.apply(&announcement, expires) {
+            return; // older than what that node already said
+        }
+        let mut announce = announcement.query;
+        if let (Some(_), Some(theirs)) = (&room.desktop, announcement.desktop) {
+            // Two desktops for one id: the newest wins, on every node alike.
+            announce = true;
+            let ours = (room.desktop_epoch, cluster.node.node_id());
+            if newer((theirs, &announcement.node), ours) {
+                if let Some(old) = room.desktop.take() {
+                    log::info!(
+                        "desktop {client_id} replaced: a newer connection on node {} takes over from session {}",
+                        announcement.node,
+                        old.session()
+                    );
+                    old.updates.do_send(PeerUpdate::Replaced);
+                }
+                for viewer in &room.viewers {
+                    viewer.updates.do_send(PeerUpdate::Desktop(None));
+                }
+                if let Some(link) = &room.link {
+                    link.send(Control::Desktop(None));
+                }
+            }
+        }
+        room.remote_viewers
+            .store(room.remote.viewers() > 0, Ordering::Relaxed);
+        if room.is_empty() {
+            // Our desktop was replaced and no viewer is here: this node holds nothing now.
+            cluster.farewell(room);
+            self.rooms.remove(client_id);
+            self.update_rooms_gauge();
+            return;
+        }
+        if announce {
+            cluster.announce(room, false);
+        }
+        if room.settle() {
+            broadcast_presence(&self.metrics, client_id, room, skip);
+        }
+    }
+
+    /// Cluster mode: a viewer that joined without a desktop on this node gets the history from the
+    /// desktop's node (or this node's own), then its first presence.
+    fn history_fetched(
+        &mut self,
+        client_id: ClientId,
+        viewer: Outbox,
+        fetched: Option<FetchedHistory>,
+    ) {
+        let message = fetched.map(|f| {
+            if let Some(state) = f.state {
+                self.apply_remote(&client_id, state, Some(viewer.session()));
+            }
+            f.message
+        });
+        let Some(room) = self.rooms.get(&client_id) else {
+            return;
+        };
+        if !room.viewers.iter().any(|v| v.session() == viewer.session()) {
+            return; // it left meanwhile
+        }
+        let message = message.unwrap_or_else(|| room.history.to_message(&client_id));
+        self.send_control(&viewer, message);
+        self.send_control(&viewer, room.presence(&client_id));
+    }
+
+    /// Cluster mode: forgets nodes gone silent and announces ids due for it.
+    fn tick(&mut self) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let now = Instant::now();
+        for (client_id, room) in self.rooms.iter_mut() {
+            if room.remote.expire(now) {
+                room.remote_viewers
+                    .store(room.remote.viewers() > 0, Ordering::Relaxed);
+                if room.settle() {
+                    broadcast_presence(&self.metrics, client_id, room, None);
+                }
+            }
+            if room.next_announce <= now {
+                cluster.announce(room, false);
+            }
+        }
+    }
 }
+
+/// See [`Matchmaker::send_control`].
+fn send_control(metrics: &Metrics, outbox: &Outbox, frame: ByteString) {
+    if let Err(SendError::Full(reason)) = outbox.send_text(frame) {
+        metrics.dropped(reason);
+        log::warn!(
+            "session {} is not reading; a control message to it was dropped",
+            outbox.session()
+        );
+    }
+}
+
+/// Sends the room's `presence` to every member but `skip`.
+fn broadcast_presence(
+    metrics: &Metrics,
+    client_id: &ClientId,
+    room: &Room,
+    skip: Option<SessionId>,
+) {
+    let presence = room.presence(client_id);
+    for member in room.members() {
+        if Some(member.session()) != skip {
+            send_control(metrics, &member.outbox, presence.clone());
+        }
+    }
+}
+
+/// Cluster mode: NATS (re)connected.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Reconnected;
 
 impl Actor for Matchmaker {
     type Context = Context<Self>;
@@ -73,6 +264,30 @@ impl Actor for Matchmaker {
         // Joins and leaves come in bursts after a restart; do not make sessions wait on a
         // mailbox of the default size.
         ctx.set_mailbox_capacity(usize::MAX >> 1);
+        if let Some(cluster) = &self.cluster {
+            let every = (cluster.announce_every / 4).max(Duration::from_millis(20));
+            ctx.run_interval(every, |act, _| act.tick());
+            if let Some(connected) = cluster.node.take_connected() {
+                let stream = futures_util::stream::unfold(connected, |mut rx| async move {
+                    rx.recv().await.map(|()| (Reconnected, rx))
+                });
+                ctx.add_message_stream(stream);
+            }
+        }
+    }
+}
+
+impl Handler<Reconnected> for Matchmaker {
+    type Result = ();
+
+    /// Everything this node holds is news to nodes that lost track during the outage, and
+    /// everything they hold is news to us: announce all, asking them to answer.
+    fn handle(&mut self, _: Reconnected, _: &mut Context<Self>) {
+        if let Some(cluster) = &self.cluster {
+            for room in self.rooms.values_mut() {
+                cluster.announce(room, true);
+            }
+        }
     }
 }
 
@@ -90,8 +305,9 @@ fn welcome(client_id: &ClientId, mode: ClientMode) -> ByteString {
 impl Handler<Join> for Matchmaker {
     type Result = Result<Joined, JoinRefused>;
 
-    fn handle(&mut self, join: Join, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, join: Join, ctx: &mut Context<Self>) -> Self::Result {
         let (history_len, rate) = (self.history_len, self.commands_per_second);
+        let new_room = !self.rooms.contains_key(&join.client_id);
         let room = self
             .rooms
             .entry(join.client_id.clone())
@@ -110,9 +326,14 @@ impl Handler<Join> for Matchmaker {
                         old.session()
                     );
                     old.updates.do_send(PeerUpdate::Replaced);
-                } else {
-                    room.since = deskbridge_protocol::unix_millis();
                 }
+                // Later than any desktop known on another node, so this one is the newest even
+                // if that node's clock runs ahead.
+                let now = deskbridge_protocol::unix_millis();
+                room.desktop_epoch = match room.remote.newest_desktop() {
+                    Some((at, _)) if at >= now => at + 1,
+                    _ => now,
+                };
                 let desktop = Some(member.outbox.clone());
                 for viewer in &room.viewers {
                     viewer.updates.do_send(PeerUpdate::Desktop(desktop.clone()));
@@ -121,10 +342,18 @@ impl Handler<Join> for Matchmaker {
                 Joined::Desktop {
                     viewers: room.viewer_outboxes(),
                     history: room.history.clone(),
+                    cluster: self.cluster.as_ref().map(|c| {
+                        DesktopLink::new(
+                            c.node.clone(),
+                            &join.client_id,
+                            room.remote_viewers.clone(),
+                        )
+                    }),
                 }
             }
             ClientMode::Web => {
-                if room.viewers.len() >= self.max_viewers {
+                // Counts the viewers on every node in cluster mode.
+                if room.viewer_count() as usize >= self.max_viewers {
                     let limit = self.max_viewers;
                     self.metrics.limited(Limit::ViewersPerId);
                     if room.is_empty() {
@@ -141,15 +370,58 @@ impl Handler<Join> for Matchmaker {
                 Joined::Web {
                     desktop: room.desktop.as_ref().map(|d| d.outbox.clone()),
                     commands: room.commands.clone(),
+                    cluster: self
+                        .cluster
+                        .as_ref()
+                        .map(|c| CommandLink::new(c.node.clone(), &join.client_id)),
                 }
             }
         };
+        let mut fetch = None;
+        if let Some(cluster) = &self.cluster {
+            let control = match join.mode {
+                ClientMode::Desktop => Control::Desktop(Some(member.outbox.clone())),
+                ClientMode::Web => Control::Viewers(room.viewer_outboxes()),
+            };
+            let link = room.link.get_or_insert_with(|| {
+                RoomLink::spawn(
+                    cluster.node.clone(),
+                    LinkParts {
+                        client_id: join.client_id.clone(),
+                        history: room.history.clone(),
+                        commands: room.commands.clone(),
+                        states: ctx.address().recipient(),
+                    },
+                )
+            });
+            link.send(control);
+            cluster.announce(room, new_room);
+            if join.mode == ClientMode::Web && room.desktop.is_none() {
+                fetch = Some(cluster.node.clone());
+            }
+        }
+        room.settle();
         let room = &self.rooms[&join.client_id];
         self.send_control(&member.outbox, welcome(&join.client_id, join.mode));
-        if join.mode == ClientMode::Web {
-            self.send_control(&member.outbox, room.history.to_message(&join.client_id));
+        match fetch {
+            None => {
+                if join.mode == ClientMode::Web {
+                    self.send_control(&member.outbox, room.history.to_message(&join.client_id));
+                }
+                self.broadcast_presence(&join.client_id, room);
+            }
+            Some(node) => {
+                // The desktop, if any, is on another node, which has the history: ask it, and
+                // give this viewer its history and presence when it answers.
+                broadcast_presence(&self.metrics, &join.client_id, room, Some(member.session()));
+                let client_id = join.client_id.clone();
+                let viewer = member.outbox.clone();
+                fetch_history(node, client_id.clone())
+                    .into_actor(self)
+                    .map(move |fetched, act, _| act.history_fetched(client_id, viewer, fetched))
+                    .spawn(ctx);
+            }
         }
-        self.broadcast_presence(&join.client_id, room);
         self.update_rooms_gauge();
         Ok(joined)
     }
@@ -171,9 +443,11 @@ impl Handler<Leave> for Matchmaker {
                     .is_some_and(|d| d.session() == leave.session);
                 if is_current {
                     room.desktop = None;
-                    room.since = deskbridge_protocol::unix_millis();
                     for viewer in &room.viewers {
                         viewer.updates.do_send(PeerUpdate::Desktop(None));
+                    }
+                    if let Some(link) = &room.link {
+                        link.send(Control::Desktop(None));
                     }
                 }
                 is_current
@@ -188,13 +462,22 @@ impl Handler<Leave> for Matchmaker {
                             .updates
                             .do_send(PeerUpdate::Viewers(room.viewer_outboxes()));
                     }
+                    if let Some(link) = &room.link {
+                        link.send(Control::Viewers(room.viewer_outboxes()));
+                    }
                 }
                 removed
             }
         };
+        if changed {
+            if let Some(cluster) = &self.cluster {
+                cluster.announce(room, false);
+            }
+        }
         if room.is_empty() {
+            // Dropping the room drops its link, which ends once the announcement above is out.
             self.rooms.remove(&leave.client_id);
-        } else if changed {
+        } else if changed && room.settle() {
             let room = &self.rooms[&leave.client_id];
             self.broadcast_presence(&leave.client_id, room);
         }
@@ -210,5 +493,28 @@ impl Handler<FindDesktop> for Matchmaker {
             .get(&find.client_id)
             .and_then(|room| room.desktop.as_ref())
             .map(|d| d.outbox.clone())
+    }
+}
+
+impl Handler<RemoteState> for Matchmaker {
+    type Result = ();
+
+    fn handle(&mut self, state: RemoteState, _: &mut Context<Self>) {
+        self.apply_remote(&state.client_id, state.announcement, None);
+    }
+}
+
+impl Handler<LeaveCluster> for Matchmaker {
+    type Result = ();
+
+    /// The relay is stopping and these sessions did not leave in time: tell the other nodes this
+    /// node holds nothing, and let the id tasks end.
+    fn handle(&mut self, _: LeaveCluster, _: &mut Context<Self>) {
+        if let Some(cluster) = &self.cluster {
+            for room in self.rooms.values_mut() {
+                cluster.farewell(room);
+                room.link = None;
+            }
+        }
     }
 }

@@ -24,6 +24,7 @@ use deskbridge_protocol::{
 use governor::DefaultDirectRateLimiter;
 use tokio::sync::oneshot;
 
+use crate::cluster::remote::{CommandLink, CommandOutcome, DesktopLink};
 use crate::history::History;
 use crate::limits::connections::ConnectionGuard;
 use crate::limits::rate::{RateVerdict, SessionRate};
@@ -55,10 +56,14 @@ enum Peers {
     Desktop {
         viewers: Arc<[Outbox]>,
         history: Arc<History>,
+        /// Cluster mode: forwards to the viewers on other nodes.
+        cluster: Option<DesktopLink>,
     },
     Web {
         desktop: Option<Outbox>,
         commands: Arc<DefaultDirectRateLimiter>,
+        /// Cluster mode: reaches a desktop on another node.
+        cluster: Option<CommandLink>,
     },
 }
 
@@ -247,8 +252,24 @@ impl WsSession {
                     fmt_peer(self.peer)
                 );
                 let peers = match joined {
-                    Joined::Desktop { viewers, history } => Peers::Desktop { viewers, history },
-                    Joined::Web { desktop, commands } => Peers::Web { desktop, commands },
+                    Joined::Desktop {
+                        viewers,
+                        history,
+                        cluster,
+                    } => Peers::Desktop {
+                        viewers,
+                        history,
+                        cluster,
+                    },
+                    Joined::Web {
+                        desktop,
+                        commands,
+                        cluster,
+                    } => Peers::Web {
+                        desktop,
+                        commands,
+                        cluster,
+                    },
                 };
                 if self.jti.is_some() {
                     self.watch_revocations(ctx);
@@ -298,7 +319,14 @@ impl WsSession {
             return;
         }
         match (kind.route(), &member.peers) {
-            (Route::Telemetry, Peers::Desktop { viewers, history }) => {
+            (
+                Route::Telemetry,
+                Peers::Desktop {
+                    viewers,
+                    history,
+                    cluster,
+                },
+            ) => {
                 history.push(text.clone());
                 let mut delivered = 0;
                 for viewer in viewers.iter() {
@@ -309,8 +337,16 @@ impl WsSession {
                     }
                 }
                 metrics.delivered(kind, delivered);
+                if let Some(cluster) = cluster {
+                    cluster.forward(kind, &text);
+                }
             }
-            (Route::Reply, Peers::Desktop { viewers, .. }) => {
+            (
+                Route::Reply,
+                Peers::Desktop {
+                    viewers, cluster, ..
+                },
+            ) => {
                 let mut delivered = 0;
                 for viewer in viewers.iter() {
                     match viewer.send(Outbound::Text(text.clone())) {
@@ -328,6 +364,9 @@ impl WsSession {
                     }
                 }
                 metrics.delivered(kind, delivered);
+                if let Some(cluster) = cluster {
+                    cluster.forward(kind, &text);
+                }
             }
             (Route::Command, Peers::Web { commands, .. }) if commands.check().is_err() => {
                 metrics.limited(Limit::CommandRate);
@@ -385,14 +424,14 @@ impl WsSession {
             .matchmaker
             .send(find)
             .into_actor(self)
-            .map(move |found, act, _| {
+            .map(move |found, act, ctx| {
                 let found = found.ok().flatten();
                 if let (Some(desktop), Phase::Joined(member)) = (&found, &mut act.phase) {
                     if let Peers::Web { desktop: known, .. } = &mut member.peers {
                         *known = Some(desktop.clone());
                     }
                 }
-                match found.map(|d| d.send(Outbound::Text(text))) {
+                match found.map(|d| d.send(Outbound::Text(text.clone()))) {
                     Some(Ok(())) => act.state.metrics.delivered(kind, 1),
                     Some(Err(SendError::Full(_))) => act.reject(
                         ErrorCode::PeerBusy,
@@ -401,11 +440,66 @@ impl WsSession {
                             kind.name()
                         ),
                     ),
-                    None | Some(Err(SendError::Closed)) => act.reject(
-                        ErrorCode::PeerOffline,
-                        &format!("the desktop is offline; {} not delivered", kind.name()),
-                    ),
+                    None | Some(Err(SendError::Closed)) => act.deliver_via_cluster(kind, text, ctx),
                 }
+            })
+            .wait(ctx);
+    }
+
+    /// The slowest path of a command: no desktop on this node, so (in cluster mode) ask the node
+    /// that has it, through NATS. Holds further input until answered, keeping order.
+    fn deliver_via_cluster(&mut self, kind: EventKind, text: ByteString, ctx: &mut Context<Self>) {
+        let link = match &self.phase {
+            Phase::Joined(Member {
+                peers:
+                    Peers::Web {
+                        cluster: Some(link),
+                        ..
+                    },
+                ..
+            }) => link.clone(),
+            _ => {
+                self.reject(
+                    ErrorCode::PeerOffline,
+                    &format!("the desktop is offline; {} not delivered", kind.name()),
+                );
+                return;
+            }
+        };
+        async move { link.send(kind, text).await }
+            .into_actor(self)
+            .map(move |outcome, act, _| match outcome {
+                // Counted as relayed by the node that queued it to the desktop.
+                CommandOutcome::Delivered => {}
+                CommandOutcome::Busy => act.reject(
+                    ErrorCode::PeerBusy,
+                    &format!(
+                        "the desktop is not keeping up; {} not delivered, try again",
+                        kind.name()
+                    ),
+                ),
+                CommandOutcome::Limited => {
+                    act.state.metrics.limited(Limit::CommandRate);
+                    act.reject(
+                        ErrorCode::RateLimited,
+                        &format!(
+                            "at most {} commands per second reach one desktop; {} not delivered",
+                            act.state.config.commands_per_second,
+                            kind.name()
+                        ),
+                    )
+                }
+                CommandOutcome::Offline => act.reject(
+                    ErrorCode::PeerOffline,
+                    &format!("the desktop is offline; {} not delivered", kind.name()),
+                ),
+                CommandOutcome::Unreachable => act.reject(
+                    ErrorCode::PeerOffline,
+                    &format!(
+                        "the desktop is not reachable from this relay node right now; {} not delivered",
+                        kind.name()
+                    ),
+                ),
             })
             .wait(ctx);
     }

@@ -1,0 +1,69 @@
+//! What one node tells the others about one client id: whether it has the desktop (and since
+//! when), how many viewers, and whether it wants everyone else to answer with theirs.
+//!
+//! Published on `deskbridge.v1.<id>.state` on every local change and every heartbeat interval;
+//! a node that stops announcing (because it died or lost NATS) is forgotten after the client
+//! timeout, exactly as a silent client is.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// One node's state for one id. Small JSON, so an operator can read it with `nats sub`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    /// The announcing node's id.
+    pub node: String,
+    /// Increases with every announcement of that node (it starts from the clock, so a restarted
+    /// node with the same id still counts upwards); older ones arriving late are ignored.
+    pub seq: u64,
+    /// When this node's desktop of the id connected (Unix ms, made later than any desktop the node
+    /// knew of at the time), if it has one. The newest desktop in the cluster wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desktop: Option<u64>,
+    /// Viewers of the id connected to this node.
+    #[serde(default)]
+    pub viewers: u32,
+    /// "I just started holding this id (or came back): everyone holding it, announce yourselves."
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub query: bool,
+}
+
+impl Announcement {
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec(self).expect("announcements always serialize"))
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// Whether the node holds nothing of the id any more (its last word before unsubscribing).
+    pub fn is_empty(&self) -> bool {
+        self.desktop.is_none() && self.viewers == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_stays_small() {
+        let a = Announcement {
+            node: "relay-1".into(),
+            seq: 7,
+            desktop: Some(1_764_093_600_000),
+            viewers: 2,
+            query: false,
+        };
+        let bytes = a.encode();
+        assert_eq!(
+            &bytes[..],
+            br#"{"node":"relay-1","seq":7,"desktop":1764093600000,"viewers":2}"#
+        );
+        assert_eq!(Announcement::decode(&bytes).unwrap(), a);
+        let q = Announcement::decode(br#"{"node":"b","seq":1,"query":true}"#).unwrap();
+        assert!(q.query && q.is_empty());
+        assert!(Announcement::decode(b"not json").is_err());
+    }
+}

@@ -1,0 +1,209 @@
+//! Helpers for the cluster tests: a real `nats-server` on a free loopback port (killed with the
+//! test), relays joined through it, and waits with deadlines.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deskbridge_relay::cluster::ClusterConfig;
+use deskbridge_relay::{Config, RelayHandle};
+
+use crate::support::{http_get, test_config};
+
+/// Longest wait for something the cluster should do within a heartbeat or a reconnect.
+pub const CLUSTER_WAIT: Duration = Duration::from_secs(15);
+
+/// Finds `nats-server` (Debian installs it in /usr/sbin, which may not be on a user's PATH).
+fn nats_server_binary() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([
+            "/usr/sbin".into(),
+            "/usr/bin".into(),
+            "/usr/local/bin".into(),
+        ])
+        .map(|dir| dir.join("nats-server"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "nats-server not found: the cluster tests need a real NATS server. Install the \
+                 Debian package `nats-server` (apt-get install nats-server); .ci/run installs it \
+                 through scripts/lib/packages.sh"
+            )
+        })
+}
+
+/// A `nats-server` child on 127.0.0.1; killed when dropped.
+pub struct Nats {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Nats {
+    /// Starts a NATS server on a free loopback port and waits until it accepts clients.
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut nats = Self { port, child: None };
+        nats.restart();
+        nats
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to its clients) and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut child = Command::new(nats_server_binary())
+                .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start nats-server");
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    self.child = Some(child);
+                    return;
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    // The port may still be held by the previous server for a moment.
+                    log::info!("nats-server exited early ({status}); retrying");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not start on port {} within 10 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The test relay settings, joined to the cluster at `nats` as `node`.
+pub fn cluster_config(nats: &Nats, node: &str) -> Config {
+    let servers = ClusterConfig::parse_servers(&nats.url()).unwrap();
+    Config {
+        cluster: Some(ClusterConfig::new(servers, node)),
+        ..test_config()
+    }
+}
+
+/// Starts an in-process relay with `config` and waits until it is connected to NATS.
+pub async fn start_node(config: Config) -> RelayHandle {
+    let relay = crate::support::start_relay(config);
+    wait_cluster(relay.addr(), "ok").await;
+    relay
+}
+
+/// Waits until the node's `/healthz` says `"cluster":state` (`ok` or `degraded`).
+pub async fn wait_cluster(addr: SocketAddr, state: &str) {
+    let deadline = Instant::now() + CLUSTER_WAIT;
+    loop {
+        let (status, body, _) = http_get(addr, "/healthz").await;
+        assert_eq!(status, 200, "{body}");
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if health["cluster"] == state {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {addr} not cluster={state} within {CLUSTER_WAIT:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of one metric line (`name{labels} value`) on the node's `/metrics`.
+pub async fn metric(addr: SocketAddr, series: &str) -> f64 {
+    let (_, text, _) = http_get(addr, "/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+/// The real `deskbridge-relay` binary serving on an ephemeral port; killed (SIGKILL) when dropped.
+pub struct RelayProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl RelayProcess {
+    /// Starts `deskbridge-relay serve --allow-anonymous --nats <nats> --node-id <node> <extra…>`.
+    pub fn start(nats: &Nats, node: &str, extra: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deskbridge-relay"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--allow-anonymous"])
+            .args(["--nats", &nats.url(), "--node-id", node])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove("DESKBRIDGE_SECRET_FILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start deskbridge-relay");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keeps reading so the relay never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the relay logs its address");
+        Self {
+            child,
+            addr: addr.parse().unwrap(),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// SIGKILL: the node dies without a word to anyone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
