@@ -81,6 +81,8 @@ pub struct Agent {
     session: Option<Live>,
     /// Counts connection attempts, so late messages from an old session are recognised.
     generation: u64,
+    /// Which of the configured relays the next attempt dials.
+    relay_index: usize,
     /// Set on shutdown; resolved when the session is gone.
     stopping: Option<tokio::sync::oneshot::Sender<()>>,
     stopped: bool,
@@ -98,6 +100,7 @@ impl Agent {
             pending: None,
             session: None,
             generation: 0,
+            relay_index: 0,
             stopping: None,
             stopped: false,
         }
@@ -118,9 +121,10 @@ impl Agent {
         }
         self.generation += 1;
         let generation = self.generation;
-        log::debug!("connecting to {}", self.settings.relay);
+        let relay = self.settings.relays.nth(self.relay_index).clone();
+        log::debug!("connecting to {relay}");
         self.client
-            .ws(self.settings.relay.uri().clone())
+            .ws(relay.uri().clone())
             .max_frame_size(MAX_FRAME)
             .connect()
             .into_actor(self)
@@ -145,9 +149,10 @@ impl Agent {
                     }
                     Err(e) => {
                         let delay = agent.backoff.next_delay();
+                        agent.next_relay();
                         log::warn!(
-                            "cannot connect to the relay at {}: {e}; retrying in {}",
-                            agent.settings.relay,
+                            "cannot connect to the relay at {relay}: {e}; trying {} in {}",
+                            agent.settings.relays.nth(agent.relay_index),
                             show(delay)
                         );
                         agent.reconnect_after(delay, ctx);
@@ -155,6 +160,12 @@ impl Agent {
                 }
             })
             .spawn(ctx);
+    }
+
+    /// Moves on to the next configured relay (a no-op with one): a node that failed or went
+    /// away is not tried again before the others.
+    fn next_relay(&mut self) {
+        self.relay_index = (self.relay_index + 1) % self.settings.relays.len();
     }
 
     fn reconnect_after(&mut self, delay: Duration, ctx: &mut Context<Self>) {
@@ -194,8 +205,10 @@ impl Agent {
             }
             other => {
                 let delay = self.backoff.next_delay();
+                self.next_relay();
                 log::warn!(
-                    "disconnected from the relay: {other}; reconnecting in {}",
+                    "disconnected from the relay: {other}; reconnecting to {} in {}",
+                    self.settings.relays.nth(self.relay_index),
                     show(delay)
                 );
                 delay

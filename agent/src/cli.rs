@@ -43,7 +43,8 @@ pub struct ConfigArg {
 /// The settings a user chooses; each overrides the config file.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConnectionArgs {
-    /// Relay WebSocket URL, ws://HOST:PORT/ws or wss://HOST/ws.
+    /// Relay WebSocket URL, ws://HOST:PORT/ws or wss://HOST/ws; several, comma-separated, are
+    /// tried in turn (a cluster's nodes).
     #[arg(long, env = "DESKBRIDGE_RELAY", value_name = "URL")]
     pub relay: Option<String>,
     /// Client id pairing this computer with its web page [default: the hostname].

@@ -37,7 +37,7 @@ pub fn install(args: &InstallArgs) -> anyhow::Result<()> {
         "{} config {} (mode 0600): relay {}, id {}",
         if changed { "wrote" } else { "kept" },
         path.display(),
-        checked.relay,
+        checked.relays,
         checked.id
     );
     let launch = Launch {
@@ -121,7 +121,7 @@ fn describe(path: &Path, file: FileConfig, row: impl Fn(&str, &str)) {
         Timing::default(),
     ) {
         Ok(s) => {
-            row("relay", &s.relay.to_string());
+            row("relay", &s.relays.to_string());
             row("id", s.id.as_str());
             row("token", token);
             row(

@@ -21,7 +21,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         "deskbridge-agent {} starting (config {}): relay {}, id {}, {} token, reporting every {}",
         env!("CARGO_PKG_VERSION"),
         settings.config_path.display(),
-        settings.relay,
+        settings.relays,
         settings.id,
         if settings.token.is_some() {
             "with a"
@@ -45,7 +45,7 @@ fn client(settings: &Settings) -> anyhow::Result<awc::Client> {
     let mut connector = awc::Connector::new()
         .timeout(timeout)
         .handshake_timeout(timeout);
-    if settings.relay.is_tls() {
+    if settings.relays.any_tls() {
         connector = connector.rustls_0_23(tls::client_config(settings.ca_file.as_deref())?);
     }
     Ok(awc::Client::builder()

@@ -75,6 +75,61 @@ impl fmt::Debug for RelayUrl {
     }
 }
 
+/// One or more relays, tried in turn: a cluster's nodes listed directly, for when there is no
+/// load balancer in front of them (or as a fallback to one).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Relays {
+    urls: Vec<RelayUrl>,
+}
+
+impl Relays {
+    /// Parses a comma-separated list of `ws://`/`wss://` URLs.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let urls = text
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| RelayUrl::parse(u).map_err(|why| format!("{u}: {why}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if urls.is_empty() {
+            return Err("no URL given".into());
+        }
+        Ok(Self { urls })
+    }
+
+    /// The relay to use on attempt `n` (0, 1, 2, … cycling through the list).
+    pub fn nth(&self, n: usize) -> &RelayUrl {
+        &self.urls[n % self.urls.len()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.urls.len()
+    }
+
+    /// Whether any relay is `wss://`, so the client needs TLS.
+    pub fn any_tls(&self) -> bool {
+        self.urls.iter().any(RelayUrl::is_tls)
+    }
+}
+
+impl fmt::Display for Relays {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, url) in self.urls.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{url}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Relays {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Relays({self})")
+    }
+}
+
 /// Connection timing; see [`TimingArgs`] for what each one means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timing {
@@ -106,7 +161,8 @@ impl Default for Timing {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config_path: PathBuf,
-    pub relay: RelayUrl,
+    /// Tried in turn; the agent moves to the next one when a connection fails or drops.
+    pub relays: Relays,
     pub id: ClientId,
     pub token: Option<Token>,
     pub interval: Duration,
@@ -204,7 +260,7 @@ pub fn resolve(
         .relay
         .as_deref()
         .ok_or_else(|| SettingsError::NoRelay { path: path.clone() })?;
-    let relay = RelayUrl::parse(relay_text)
+    let relays = Relays::parse(relay_text)
         .map_err(|why| invalid("relay", relay_text, cli.relay.is_some(), "relay", why))?;
 
     let id = match merged.id.as_deref() {
@@ -262,7 +318,7 @@ pub fn resolve(
 
     Ok(Settings {
         config_path: path,
-        relay,
+        relays,
         id,
         token,
         interval,
@@ -335,6 +391,20 @@ mod tests {
     }
 
     #[test]
+    fn several_relays_are_tried_in_turn() {
+        let relays = Relays::parse("ws://a:1/ws, wss://b/ws,").unwrap();
+        assert_eq!(relays.len(), 2);
+        assert_eq!(relays.nth(0).to_string(), "ws://a:1/ws");
+        assert_eq!(relays.nth(1).to_string(), "wss://b/ws");
+        assert_eq!(relays.nth(2).to_string(), "ws://a:1/ws");
+        assert!(relays.any_tls());
+        assert_eq!(relays.to_string(), "ws://a:1/ws, wss://b/ws");
+        let e = Relays::parse("ws://a/ws,http://b/ws").unwrap_err();
+        assert!(e.starts_with("http://b/ws:"), "{e}");
+        assert!(Relays::parse(" , ").is_err());
+    }
+
+    #[test]
     fn relay_urls_are_checked() {
         assert!(RelayUrl::parse("ws://127.0.0.1:8080/ws").is_ok());
         let tls = RelayUrl::parse("wss://relay.example/ws").unwrap();
@@ -365,7 +435,7 @@ mod tests {
         };
         let s = resolve("/c".into(), f, &cli, timing()).unwrap();
         assert_eq!(s.id.as_str(), "from-flag");
-        assert_eq!(s.relay.to_string(), "ws://file/ws");
+        assert_eq!(s.relays.to_string(), "ws://file/ws");
         assert_eq!(s.token.as_ref().map(Token::expose), Some("tok"));
         assert_eq!(s.interval, DEFAULT_INTERVAL);
         assert_eq!(s.timing.ping_interval, Duration::from_secs(10));

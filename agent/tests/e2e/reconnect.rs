@@ -117,3 +117,38 @@ async fn a_replaced_agent_backs_off_instead_of_fighting() {
     );
     relay.stop();
 }
+
+#[actix_rt::test]
+async fn with_several_relays_the_agent_moves_to_the_next_when_one_goes_away() {
+    let first = start_relay(relay_config());
+    let second = start_relay(relay_config());
+    let relays = format!("{},{}", ws_url(first.addr()), ws_url(second.addr()));
+    let home = Home::new();
+    let agent = AgentProcess::run(&home, &relays, "nomad", FAST);
+
+    let mut on_first = Viewer::connect(first.addr(), "nomad").await;
+    on_first
+        .expect_desktop(DesktopState::Online, Duration::from_secs(10))
+        .await;
+    let mut on_second = Viewer::connect(second.addr(), "nomad").await;
+    on_second
+        .expect_desktop(DesktopState::Offline, Duration::from_secs(5))
+        .await;
+    drop(on_first);
+
+    // The first relay goes away for good; the agent tries the next one in its list.
+    first.stop();
+    on_second
+        .expect_desktop(DesktopState::Online, Duration::from_secs(10))
+        .await;
+    on_second
+        .expect(
+            "cpu through the second relay",
+            Duration::from_secs(5),
+            |m| matches!(m, ServerMessage::Cpu(_)).then_some(()),
+        )
+        .await;
+    assert!(agent
+        .log()
+        .contains(&format!("reconnecting to {}", ws_url(second.addr()))));
+}
