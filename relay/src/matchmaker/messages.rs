@@ -15,7 +15,7 @@ use crate::session::outbox::{Outbox, SessionId};
 
 /// A session authenticated and asks to be paired.
 #[derive(Message)]
-#[rtype(result = "Result<Joined, JoinRefused>")]
+#[rtype(result = "Result<Peers, JoinRefused>")]
 pub struct Join {
     pub session: SessionId,
     pub client_id: ClientId,
@@ -25,8 +25,9 @@ pub struct Join {
     pub updates: Recipient<PeerUpdate>,
 }
 
-/// What a joined session needs to relay without asking the matchmaker again.
-pub enum Joined {
+/// The outboxes a joined session relays to, so it never asks the matchmaker per message: handed
+/// over on join, kept current with [`PeerUpdate`].
+pub enum Peers {
     Desktop {
         viewers: Arc<[Outbox]>,
         history: Arc<History>,

@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::metrics::{Limit, Metrics};
 use crate::session::outbox::{Outbox, SendError, SessionId};
 use messages::{
-    FindDesktop, Join, JoinRefused, Joined, Leave, LeaveCluster, PeerUpdate, RemoteState,
+    FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers, RemoteState,
 };
 use room::{Member, Room};
 
@@ -303,7 +303,7 @@ fn welcome(client_id: &ClientId, mode: ClientMode) -> ByteString {
 }
 
 impl Handler<Join> for Matchmaker {
-    type Result = Result<Joined, JoinRefused>;
+    type Result = Result<Peers, JoinRefused>;
 
     fn handle(&mut self, join: Join, ctx: &mut Context<Self>) -> Self::Result {
         let (history_len, rate) = (self.history_len, self.commands_per_second);
@@ -339,7 +339,7 @@ impl Handler<Join> for Matchmaker {
                     viewer.updates.do_send(PeerUpdate::Desktop(desktop.clone()));
                 }
                 room.desktop = Some(member.clone());
-                Joined::Desktop {
+                Peers::Desktop {
                     viewers: room.viewer_outboxes(),
                     history: room.history.clone(),
                     cluster: self.cluster.as_ref().map(|c| {
@@ -367,7 +367,7 @@ impl Handler<Join> for Matchmaker {
                         .updates
                         .do_send(PeerUpdate::Viewers(room.viewer_outboxes()));
                 }
-                Joined::Web {
+                Peers::Web {
                     desktop: room.desktop.as_ref().map(|d| d.outbox.clone()),
                     commands: room.commands.clone(),
                     cluster: self

@@ -10,7 +10,6 @@ pub mod outbox;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -21,14 +20,12 @@ use deskbridge_protocol::{
     parse_client_message, Authentication, ClientId, ClientMessage, ClientMode, ErrorCode,
     EventKind, Route, ServerMessage,
 };
-use governor::DefaultDirectRateLimiter;
 use tokio::sync::oneshot;
 
-use crate::cluster::remote::{CommandLink, CommandOutcome, DesktopLink};
-use crate::history::History;
+use crate::cluster::remote::CommandOutcome;
 use crate::limits::connections::ConnectionGuard;
 use crate::limits::rate::{RateVerdict, SessionRate};
-use crate::matchmaker::messages::{FindDesktop, Join, JoinRefused, Joined, Leave, PeerUpdate};
+use crate::matchmaker::messages::{FindDesktop, Join, JoinRefused, Leave, PeerUpdate, Peers};
 use crate::metrics::Limit;
 use crate::state::RelayState;
 use outbox::{Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
@@ -49,22 +46,6 @@ struct Member {
     client_id: ClientId,
     mode: ClientMode,
     peers: Peers,
-}
-
-/// The outboxes this session relays to, as last told by the matchmaker.
-enum Peers {
-    Desktop {
-        viewers: Arc<[Outbox]>,
-        history: Arc<History>,
-        /// Cluster mode: forwards to the viewers on other nodes.
-        cluster: Option<DesktopLink>,
-    },
-    Web {
-        desktop: Option<Outbox>,
-        commands: Arc<DefaultDirectRateLimiter>,
-        /// Cluster mode: reaches a desktop on another node.
-        cluster: Option<CommandLink>,
-    },
 }
 
 pub struct WsSession {
@@ -236,7 +217,7 @@ impl WsSession {
     fn joined(
         &mut self,
         auth: Authentication,
-        result: Result<Result<Joined, JoinRefused>, MailboxError>,
+        result: Result<Result<Peers, JoinRefused>, MailboxError>,
         ctx: &mut Context<Self>,
     ) {
         let metrics = &self.state.metrics;
@@ -251,33 +232,13 @@ impl WsSession {
                     auth.client_id,
                     fmt_peer(self.peer)
                 );
-                let peers = match joined {
-                    Joined::Desktop {
-                        viewers,
-                        history,
-                        cluster,
-                    } => Peers::Desktop {
-                        viewers,
-                        history,
-                        cluster,
-                    },
-                    Joined::Web {
-                        desktop,
-                        commands,
-                        cluster,
-                    } => Peers::Web {
-                        desktop,
-                        commands,
-                        cluster,
-                    },
-                };
                 if self.jti.is_some() {
                     self.watch_revocations(ctx);
                 }
                 self.phase = Phase::Joined(Member {
                     client_id: auth.client_id,
                     mode: auth.client_mode,
-                    peers,
+                    peers: joined,
                 });
             }
             Ok(Err(JoinRefused::TooManyViewers { limit })) => {
