@@ -3,14 +3,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use awc::ws::CloseCode;
 use deskbridge_protocol::{ClientId, ClientMode, ErrorCode};
 use deskbridge_relay::auth::keys::KeySet;
 use deskbridge_relay::auth::token;
+use support::process::RelayProcess;
 use support::Client;
 
 const RELAY: &str = env!("CARGO_BIN_EXE_deskbridge-relay");
@@ -129,51 +129,19 @@ fn serve_refuses_to_start_without_a_key_and_says_how_to_make_one() {
     );
 }
 
-/// Starts `deskbridge-relay serve` on an ephemeral port and returns it with its address.
-fn spawn_serve(extra: &[&str]) -> (ChildGuard, std::net::SocketAddr) {
-    let mut child = relay()
-        .args(["serve", "--listen", "127.0.0.1:0", "--allow-anonymous"])
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(addr.trim().to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the relay logs its address");
-    (ChildGuard(child), addr.parse().unwrap())
-}
-
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[actix_web::test]
 async fn sigterm_closes_sessions_with_1001_and_exits_cleanly() {
-    let (mut child, addr) = spawn_serve(&[]);
+    let mut relay = RelayProcess::start(&[]);
+    let addr = relay.addr();
     let mut web = Client::join(addr, "bye", "web").await;
     web.expect_presence("offline", 1).await;
     // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(relay.pid() as i32, libc::SIGTERM) };
     web.expect_error(ErrorCode::ShuttingDown).await;
     assert_eq!(web.expect_close().await, Some(CloseCode::Away));
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
+        if let Some(status) = relay.try_wait() {
             break status;
         }
         assert!(

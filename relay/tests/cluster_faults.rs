@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use cluster_support::{
-    cluster_config, metric, start_node, wait_cluster, Nats, RelayProcess, CLUSTER_WAIT,
+    cluster_config, metric, start_node, start_node_process, wait_cluster, Nats, CLUSTER_WAIT,
 };
 use deskbridge_protocol::ErrorCode;
 use deskbridge_relay::Config;
@@ -82,7 +82,7 @@ async fn without_nats_same_node_pairs_go_on_and_cross_node_pairs_resume_after() 
 async fn a_dead_nodes_desktop_goes_offline_in_time_and_comes_back_through_another_node() {
     let nats = Nats::start();
     let (heartbeat, timeout) = (Duration::from_millis(250), Duration::from_millis(1500));
-    let mut a = RelayProcess::start(
+    let mut a = start_node_process(
         &nats,
         "node-a",
         &[

@@ -20,23 +20,11 @@ async fn desktop_and_viewer_exchange_messages_byte_for_byte() {
     // Unknown fields and odd spacing survive: the relay forwards the original bytes.
     let cpu = r#"{"event":"cpu", "value":23.5,"cores":[10,37],"memory":{"used":1,"total":2},"ts":1,"gpu":{"x":[1]}}"#;
     desktop.send(cpu).await;
-    loop {
-        let text = web.next_text().await;
-        if !text.contains("presence") {
-            assert_eq!(text, cpu);
-            break;
-        }
-    }
+    assert_eq!(web.next_raw("cpu").await, cpu);
 
     let beep = r#"{"event":"beep","id":"b-1","volume":0.5}"#;
     web.send(beep).await;
-    loop {
-        let text = desktop.next_text().await;
-        if !text.contains("presence") {
-            assert_eq!(text, beep);
-            break;
-        }
-    }
+    assert_eq!(desktop.next_raw("beep").await, beep);
 
     let result = r#"{"event":"beep_result","id":"b-1","ok":true}"#;
     desktop.send(result).await;

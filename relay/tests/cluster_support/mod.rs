@@ -151,59 +151,12 @@ pub async fn metric(addr: SocketAddr, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in\n{text}"))
 }
 
-/// The real `deskbridge-relay` binary serving on an ephemeral port; killed (SIGKILL) when dropped.
-pub struct RelayProcess {
-    child: Child,
-    addr: SocketAddr,
-}
+pub use crate::support::process::RelayProcess;
 
-impl RelayProcess {
-    /// Starts `deskbridge-relay serve --allow-anonymous --nats <nats> --node-id <node> <extra…>`.
-    pub fn start(nats: &Nats, node: &str, extra: &[&str]) -> Self {
-        use std::io::{BufRead, BufReader};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_deskbridge-relay"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--allow-anonymous"])
-            .args(["--nats", &nats.url(), "--node-id", node])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env_remove("DESKBRIDGE_SECRET_FILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start deskbridge-relay");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Keeps reading so the relay never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the relay logs its address");
-        Self {
-            child,
-            addr: addr.parse().unwrap(),
-        }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// SIGKILL: the node dies without a word to anyone.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A relay process joined to `nats` as `node`, with `extra` flags.
+pub fn start_node_process(nats: &Nats, node: &str, extra: &[&str]) -> RelayProcess {
+    let url = nats.url();
+    let mut args = vec!["--nats", url.as_str(), "--node-id", node];
+    args.extend_from_slice(extra);
+    RelayProcess::start(&args)
 }

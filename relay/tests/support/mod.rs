@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod process;
 pub mod raw;
 
 use std::net::{SocketAddr, TcpListener};
@@ -141,6 +142,17 @@ impl Client {
         match self.recv().await {
             Received::Text(text) => text,
             Received::Closed(reason) => panic!("closed: {reason:?}"),
+        }
+    }
+
+    /// The next frame whose event is `name`, verbatim, for byte-for-byte forwarding checks.
+    pub async fn next_raw(&mut self, name: &str) -> String {
+        loop {
+            let text = self.next_text().await;
+            let event: Value = serde_json::from_str(&text).expect("relay sends JSON");
+            if event["event"] == name {
+                return text;
+            }
         }
     }
 
