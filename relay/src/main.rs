@@ -1,7 +1,7 @@
 //! `deskbridge-relay`: parses the command line, sets up logging, and runs the relay until SIGINT
 //! or SIGTERM — or runs one of the key and token tools. Everything else lives in the library.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -34,7 +34,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "--allow-anonymous: clients without a token are accepted; anyone who guesses an id can watch and beep that desktop"
         );
     }
-    let listener = TcpListener::bind(args.listen).with_context(|| {
+    let listener = listen(args.listen).with_context(|| {
         format!(
             "cannot listen on {}: is another relay running there? choose another with --listen",
             args.listen
@@ -53,6 +53,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         relay.run_until(shutdown_signal()).await
     })?;
     Ok(())
+}
+
+/// Pending connections the kernel holds for the relay before it accepts them. After a restart
+/// every agent dials at once; with the standard library's 128, thousands of handshakes overflow
+/// the queue and each waits out a 1 s SYN retransmission (docs/performance.md, storm). The kernel
+/// caps this at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Binds like `TcpListener::bind` (SO_REUSEADDR, close-on-exec) but with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
 
 fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
