@@ -89,7 +89,9 @@ impl Cpu {
                 .enumerate()
                 .find(|(_, c)| !is_percent(f64::from(**c)))
             {
-                return Err(format!("cores[{i}] must be a number from 0 to 100, got {c}"));
+                return Err(format!(
+                    "cores[{i}] must be a number from 0 to 100, got {c}"
+                ));
             }
         }
         if let Some(m) = &self.memory {
