@@ -1,24 +1,13 @@
 //! Beeps through a real relay, played for real: ALSA writes what the agent plays to a file, and
 //! the test measures the tone's frequency and length in the captured samples.
 
-use std::path::Path;
 use std::time::Duration;
 
 use deskbridge_protocol::{BeepResult, DesktopState, ServerMessage};
 
-use crate::harness::{relay_config, start_relay, ws_url, AgentProcess, Home, Viewer, FAST};
-
-/// Makes ALSA's default device, for processes with this HOME, write every sample to `capture`.
-fn capture_to_file(home: &Home, capture: &Path) {
-    std::fs::write(
-        home.path().join(".asoundrc"),
-        format!(
-            "pcm.!default {{ type file; slave.pcm \"null\"; file \"{}\"; format \"raw\" }}\n",
-            capture.display()
-        ),
-    )
-    .unwrap();
-}
+use crate::harness::{
+    capture_to_file, relay_config, start_relay, ws_url, AgentProcess, Home, Viewer, FAST,
+};
 
 async fn beep(viewer: &mut Viewer, id: &str) -> BeepResult {
     viewer

@@ -11,7 +11,9 @@ use deskbridge_relay::auth::token;
 use deskbridge_relay::Config;
 
 use crate::chromium::Browser;
-use crate::harness::{relay_config, start_relay, start_relay_on, ws_url, AgentProcess, Home, FAST};
+use crate::harness::{
+    capture_to_file, relay_config, start_relay, start_relay_on, ws_url, AgentProcess, Home, FAST,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -61,19 +63,6 @@ impl Drop for Wobble {
     }
 }
 
-fn capture_to_file(home: &Home) -> std::path::PathBuf {
-    let capture = home.path().join("played.raw");
-    std::fs::write(
-        home.path().join(".asoundrc"),
-        format!(
-            "pcm.!default {{ type file; slave.pcm \"null\"; file \"{}\"; format \"raw\" }}\n",
-            capture.display()
-        ),
-    )
-    .unwrap();
-    capture
-}
-
 #[actix_rt::test]
 async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
     let keys = KeySet::from_keys(vec![Key {
@@ -85,7 +74,7 @@ async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
     let relay = start_relay(secured(&keys));
     let addr = relay.addr();
     let home = Home::new();
-    capture_to_file(&home);
+    capture_to_file(&home, &home.path().join("played.raw"));
     let desktop_token = mint(&keys, id, ClientMode::Desktop);
     let agent_args: Vec<&str> = FAST
         .iter()

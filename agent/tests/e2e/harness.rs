@@ -287,3 +287,15 @@ impl Viewer {
         got
     }
 }
+
+/// Makes ALSA's default device, for processes with this HOME, write every sample to `capture`.
+pub fn capture_to_file(home: &Home, capture: &Path) {
+    std::fs::write(
+        home.path().join(".asoundrc"),
+        format!(
+            "pcm.!default {{ type file; slave.pcm \"null\"; file \"{}\"; format \"raw\" }}\n",
+            capture.display()
+        ),
+    )
+    .unwrap();
+}
