@@ -339,29 +339,15 @@ mod tests {
         m.error(ErrorCode::PeerOffline);
         m.dropped(DropReason::QueueFull);
         let text = m.render();
-        assert!(
-            text.contains(r#"deskbridge_sessions{mode="web"} 1"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"deskbridge_sessions{mode="desktop"} 0"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"deskbridge_messages_relayed_total{event="cpu"} 3"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"deskbridge_errors_total{code="peer_offline"} 1"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"deskbridge_errors_total{code="too_large"} 0"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"deskbridge_messages_dropped_total{reason="queue_full"} 1"#),
-            "{text}"
-        );
+        for line in [
+            r#"deskbridge_sessions{mode="web"} 1"#,
+            r#"deskbridge_sessions{mode="desktop"} 0"#,
+            r#"deskbridge_messages_relayed_total{event="cpu"} 3"#,
+            r#"deskbridge_errors_total{code="peer_offline"} 1"#,
+            r#"deskbridge_errors_total{code="too_large"} 0"#,
+            r#"deskbridge_messages_dropped_total{reason="queue_full"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
     }
 }

@@ -17,6 +17,23 @@ use crate::client::Ws;
 use crate::clock::{instant_at, now_ns, ns_of};
 use crate::frames::{self, CpuFrames, Incoming};
 
+/// What one read from the socket means to a connection task.
+enum Read<T> {
+    Text(T),
+    /// A ping, pong or binary frame: nothing to count.
+    Other,
+    /// Closed or broken: the task ends (and counts it).
+    Ended,
+}
+
+fn read<E>(message: Option<Result<Message, E>>) -> Read<tokio_tungstenite::tungstenite::Utf8Bytes> {
+    match message {
+        Some(Ok(Message::Text(text))) => Read::Text(text),
+        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Read::Ended,
+        Some(Ok(_)) => Read::Other,
+    }
+}
+
 /// Codes a viewer gets back instead of a delivered beep.
 const BEEP_REFUSALS: [&str; 3] = ["rate_limited", "peer_busy", "peer_offline"];
 
@@ -117,13 +134,13 @@ pub async fn run_desktop(mut ws: Ws, d: Desktop, mut sh: Shared) {
                 }
             }
             message = ws.next() => {
-                let text = match message {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                let text = match read(message) {
+                    Read::Text(text) => text,
+                    Read::Ended => {
                         add(&tally.closed_early, 1);
                         return;
                     }
-                    Some(Ok(_)) => continue,
+                    Read::Other => continue,
                 };
                 match frames::classify(&text) {
                     Incoming::Beep(stamp) => {
@@ -195,13 +212,13 @@ pub async fn run_viewer(mut ws: Ws, v: Viewer, mut sh: Shared) {
                 }
             }
             message = ws.next(), if !stalled => {
-                let text = match message {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                let text = match read(message) {
+                    Read::Text(text) => text,
+                    Read::Ended => {
                         add(&tally.closed_early, 1);
                         return;
                     }
-                    Some(Ok(_)) => continue,
+                    Read::Other => continue,
                 };
                 match frames::classify(&text) {
                     Incoming::Cpu(stamp) => {
