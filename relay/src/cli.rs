@@ -157,6 +157,15 @@ pub struct ServeArgs {
     #[arg(long, env = "DESKBRIDGE_MAX_VIEWERS", default_value_t = 32)]
     pub max_viewers: usize,
 
+    /// Most viewer connections one token may hold open at once.
+    #[arg(long, env = "DESKBRIDGE_MAX_VIEWERS_PER_TOKEN", default_value_t = 4)]
+    pub max_viewers_per_token: usize,
+
+    /// How far clients' clocks may disagree with the relay's: tokens are accepted this long past
+    /// their expiry (and before their not-before), and sessions end this long after it.
+    #[arg(long, env = "DESKBRIDGE_CLOCK_SKEW", default_value = "30s", value_parser = parse_duration)]
+    pub clock_skew: Duration,
+
     /// Frames queued towards one client before cpu updates to it are dropped.
     #[arg(long, env = "DESKBRIDGE_SEND_QUEUE", default_value_t = 64)]
     pub send_queue: usize,
@@ -246,6 +255,8 @@ impl ServeArgs {
             auth_timeout: self.auth_timeout,
             max_message_size: self.max_message_size,
             max_viewers_per_id: self.max_viewers,
+            max_viewers_per_token: self.max_viewers_per_token.max(1),
+            clock_skew: self.clock_skew,
             send_queue: self.send_queue,
             history_len: self.history,
             ..Config::default()

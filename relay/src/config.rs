@@ -25,6 +25,12 @@ pub struct Config {
     pub max_message_size: usize,
     /// Most web viewers one client id may have at once.
     pub max_viewers_per_id: usize,
+    /// Most viewer sessions one token may hold open at once, so one leaked or shared token cannot
+    /// take every viewer slot of an id.
+    pub max_viewers_per_token: usize,
+    /// Allowance for clocks that disagree with the relay's: a token is accepted this long past its
+    /// `exp` (and before its `nbf`), and a session ends this long after its token's `exp`.
+    pub clock_skew: Duration,
     /// Frames queued towards one client before telemetry to it is dropped; commands and control
     /// messages may use a further quarter of this as headroom.
     pub send_queue: usize,
@@ -67,6 +73,8 @@ impl Default for Config {
             auth_timeout: Duration::from_secs(10),
             max_message_size: 64 * 1024,
             max_viewers_per_id: 32,
+            max_viewers_per_token: 4,
+            clock_skew: Duration::from_secs(30),
             send_queue: 64,
             history_len: 60,
             shutdown_grace: Duration::from_secs(2),

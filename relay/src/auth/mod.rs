@@ -20,10 +20,13 @@ pub struct Authenticator {
     pub revocations: Revocations,
 }
 
-/// An accepted client: the token id it used, if it used one.
+/// An accepted client: the token it used, if it used one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
+    /// The token's id, for revocation.
     pub jti: Option<String>,
+    /// The token's expiry (Unix seconds): the session ends then, plus the clock-skew allowance.
+    pub expires: Option<u64>,
 }
 
 /// The settings needed to build an [`Authenticator`] are wrong.
@@ -75,9 +78,13 @@ impl Authenticator {
                 }
                 Ok(Admitted {
                     jti: Some(claims.jti),
+                    expires: Some(claims.exp),
                 })
             }
-            (_, _) if self.allow_anonymous => Ok(Admitted { jti: None }),
+            (_, _) if self.allow_anonymous => Ok(Admitted {
+                jti: None,
+                expires: None,
+            }),
             (None, _) => Err(TokenError::Missing),
             // Unreachable by construction (no keys implies anonymous), kept total.
             (Some(_), None) => Err(TokenError::UnknownKey(String::new())),
