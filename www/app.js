@@ -108,6 +108,11 @@ function statusChanged(status) {
     hideError();
   }
   ui.disconnect.disabled = status.state === 'disconnected';
+  if (status.expired) {
+    // The relay ended the session at its token's expiry: the old token is of no more use.
+    ui.tokenInput.value = '';
+    ui.tokenInput.focus();
+  }
   renderConnection();
   renderPresence();
 }

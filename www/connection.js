@@ -17,7 +17,7 @@ const RETRYABLE_POLICY_ERRORS = new Set(['too_many_viewers', 'auth_timeout', 'ra
 
 /**
  * @typedef {{state: 'connecting'|'connected'|'reconnecting'|'disconnected',
- *            retryAt?: number, reason?: string, refused?: boolean}} ConnectionStatus
+ *            retryAt?: number, reason?: string, refused?: boolean, expired?: boolean}} ConnectionStatus
  *   retryAt is on the performance.now() clock; refused means the relay turned the credentials down.
  */
 
@@ -133,11 +133,15 @@ export class RelayConnection {
     }
     if (code === 1008 && !RETRYABLE_POLICY_ERRORS.has(this.lastErrorCode)) {
       // Refused credentials: retrying would only repeat the refusal (and could lock the id out).
+      // An expired token ends a session the relay had accepted: ask for a fresh one.
       this.wanted = false;
       this.setStatus({
         state: 'disconnected',
-        reason: 'Stopped retrying: the relay refused this id or token.',
+        reason: reason === 'token expired'
+          ? 'The token has expired: paste a fresh one and press Connect.'
+          : 'Stopped retrying: the relay refused this id or token.',
         refused: true,
+        expired: reason === 'token expired',
       });
       return;
     }

@@ -69,14 +69,15 @@ struct Envelope<'a> {
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, Rejection> {
     let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| {
         Rejection::bad(format!(
-            "expected a JSON object with an \"event\" field: {e}"
+            "expected a JSON object with an \"event\" field: {}",
+            bound_quotes(&e.to_string())
         ))
     })?;
     let name = envelope
         .event
         .ok_or_else(|| Rejection::bad("the message has no \"event\" field"))?;
     let kind = EventKind::from_name(&name).ok_or_else(|| {
-        let shown: String = name.chars().take(64).collect();
+        let shown = truncate(&name, MAX_QUOTE);
         Rejection::new(ErrorCode::UnknownEvent, format!("unknown event {shown:?}"))
     })?;
     let message = match kind {
@@ -109,7 +110,57 @@ fn payload<'a, T: Deserialize<'a>>(kind: EventKind, text: &'a str) -> Result<T, 
 }
 
 fn invalid(kind: EventKind, why: String) -> Rejection {
-    Rejection::bad(format!("invalid {} message: {why}", kind.name()))
+    Rejection::bad(format!(
+        "invalid {} message: {}",
+        kind.name(),
+        bound_quotes(&why)
+    ))
+}
+
+/// How much of one client-supplied value a rejection may quote.
+const MAX_QUOTE: usize = 64;
+/// How long a rejection's text may be, whatever it quotes.
+const MAX_REJECTION: usize = 256;
+
+/// Shortens every quoted run (serde quotes values in `"…"` or `` `…` ``) to [`MAX_QUOTE`] bytes,
+/// and the whole text to [`MAX_REJECTION`]: a rejection goes back to the client and into the log,
+/// so it must not echo a 60 kB field — or a token sent in the wrong field — whole.
+fn bound_quotes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_REJECTION));
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[open] as char;
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find(quote) else {
+            break;
+        };
+        out.push_str(truncate(&rest[..close], MAX_QUOTE));
+        if close > MAX_QUOTE {
+            out.push('…');
+        }
+        out.push(quote);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    if out.len() > MAX_REJECTION {
+        let cut = truncate(&out, MAX_REJECTION).len();
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 #[cfg(test)]
@@ -257,4 +308,53 @@ mod tests {
     }
 
     const MAX_CORES_PLUS_ONE: usize = crate::messages::MAX_CORES + 1;
+
+    #[test]
+    fn rejections_quote_at_most_64_bytes_of_what_the_client_sent() {
+        let huge = "x".repeat(60_000);
+        let token_like = format!("eyJhbGciOiJIUzI1NiJ9.{}.signature", "A".repeat(200));
+        let cases = [
+            format!(r#"{{"event":"authentication","client_id":"a","client_mode":"{huge}"}}"#),
+            format!(
+                r#"{{"event":"authentication","client_id":"{token_like}","client_mode":"web"}}"#
+            ),
+            format!(r#"{{"event":"cpu","value":"{huge}"}}"#),
+            format!(r#"{{"event":"{huge}"}}"#),
+            format!(r#"{{"event":{huge}"#),
+            format!(r#"{{"event":"beep","id":"{huge}"}}"#),
+        ];
+        for case in cases {
+            let rejection = parse_client_message(&case).unwrap_err();
+            assert!(
+                rejection.message.len() <= 300,
+                "{} bytes: {}",
+                rejection.message.len(),
+                &rejection.message[..300.min(rejection.message.len())]
+            );
+            assert!(
+                !rejection.message.contains("signature"),
+                "{}",
+                rejection.message
+            );
+            assert!(
+                !rejection.message.contains(&"x".repeat(65)),
+                "{}",
+                rejection.message
+            );
+        }
+    }
+
+    #[test]
+    fn quoting_is_bounded_and_keeps_short_values_and_multibyte_text_intact() {
+        assert_eq!(
+            bound_quotes("unknown variant `robot`, expected `desktop` or `web`"),
+            "unknown variant `robot`, expected `desktop` or `web`"
+        );
+        let long = format!("invalid type: string \"{}\"", "é".repeat(100));
+        let short = bound_quotes(&long);
+        assert!(short.len() < 100, "{short}");
+        assert!(short.ends_with("…\""), "{short}");
+        assert!(bound_quotes(&"ü".repeat(1000)).len() <= 256 + 3);
+        assert_eq!(bound_quotes("an \"unclosed quote"), "an \"unclosed quote");
+    }
 }

@@ -54,8 +54,9 @@ pub struct Config {
     pub message_rate: u32,
     /// …and in a burst.
     pub message_burst: u32,
-    /// Refused messages in a row after which a flooding session is closed.
-    pub rate_strikes: u32,
+    /// Refused frames within 10 s after which a flooding session is closed (a few seconds' worth
+    /// at `message_rate`).
+    pub flood_refusals: u32,
     /// Commands per second one desktop accepts from all its viewers together.
     pub commands_per_second: u32,
     /// Serve HTTPS/WSS with this configuration instead of plain HTTP.
@@ -86,7 +87,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             message_rate: 20,
             message_burst: 40,
-            rate_strikes: 50,
+            flood_refusals: 50,
             commands_per_second: 5,
             tls: None,
             cluster: None,

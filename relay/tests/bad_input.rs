@@ -199,3 +199,22 @@ async fn text_that_is_not_utf8_closes_with_1007() {
     assert_eq!(code, Some(1007));
     bystanders.still_exchange().await;
 }
+
+#[actix_web::test]
+async fn a_huge_field_is_quoted_in_64_bytes_not_echoed_whole() {
+    let relay = start_relay(test_config());
+    let mut client = Client::connect(relay.addr()).await;
+    let huge = "m".repeat(60_000);
+    client
+        .send(&format!(
+            r#"{{"event":"authentication","client_id":"a","client_mode":"{huge}"}}"#
+        ))
+        .await;
+    let error = client.expect_error(ErrorCode::BadMessage).await;
+    let message = error["message"].as_str().unwrap();
+    assert!(message.len() <= 300, "{} bytes echoed", message.len());
+    assert!(
+        message.contains("client_mode") || message.contains("variant"),
+        "{message}"
+    );
+}

@@ -289,7 +289,7 @@ async fn a_flooding_session_is_rate_limited_then_closed_while_others_carry_on() 
     let relay = start_relay(Config {
         message_rate: 5,
         message_burst: 5,
-        rate_strikes: 20,
+        flood_refusals: 20,
         ..test_config()
     });
     let mut desktop = Client::join(relay.addr(), "calm", "desktop").await;
@@ -336,4 +336,34 @@ async fn beeps_to_one_desktop_are_limited_per_second() {
     a.send(r#"{"event":"beep","id":"3"}"#).await;
     let error = a.expect_error(ErrorCode::RateLimited).await;
     assert!(error["message"].as_str().unwrap().contains("per second"));
+}
+
+#[actix_web::test]
+async fn a_session_ends_when_its_token_expires_and_its_commands_stop_with_it() {
+    let k = keys("k1", 1);
+    let relay = start_relay(Config {
+        clock_skew: Duration::ZERO,
+        ..secured(k.clone())
+    });
+    let id = ClientId::new("brief").unwrap();
+    let desktop_token = mint(&k, "brief", ClientMode::Desktop);
+    let short = token::mint(&k, &id, ClientMode::Web, Duration::from_secs(2));
+    let mut desktop = Client::connect(relay.addr()).await;
+    auth_with(&mut desktop, "brief", "desktop", Some(&desktop_token)).await;
+    assert_eq!(desktop.next_event().await["event"], "welcome");
+    let mut web = Client::connect(relay.addr()).await;
+    auth_with(&mut web, "brief", "web", Some(&short)).await;
+    assert_eq!(web.next_event().await["event"], "welcome");
+    web.send(r#"{"event":"beep","id":"before"}"#).await;
+    assert_eq!(desktop.next_named("beep").await["id"], "before");
+
+    // JWT expiry has one-second resolution: the session ends within about 3 s of minting.
+    let error = web.expect_error(ErrorCode::Unauthorized).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("token expired"),
+        "{error}"
+    );
+    assert_eq!(web.expect_close().await, Some(CloseCode::Policy));
+    // The desktop (long-lived token) is still connected and hears of the viewer leaving.
+    desktop.expect_presence("online", 0).await;
 }

@@ -318,4 +318,36 @@ async fn a_prototype_desktop_is_shown_and_a_wrong_token_is_explained() {
         browser.attr("conn-state", "data-state").await.as_deref(),
         Some("connected")
     );
+
+    // A token that expires while the page is open: the relay ends the session, and the page asks
+    // for a fresh token instead of retrying with the old one.
+    let expiring = start_relay(Config {
+        clock_skew: Duration::ZERO,
+        ..secured(&keys)
+    });
+    let brief = token::mint(
+        &keys,
+        &ClientId::new("brief").unwrap(),
+        ClientMode::Web,
+        Duration::from_secs(3),
+    );
+    browser
+        .client
+        .goto(&format!(
+            "http://{}/#id=brief&token={brief}",
+            expiring.addr()
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_until("connected with the short token", WAIT, || async {
+            browser.attr("conn-state", "data-state").await.as_deref() == Some("connected")
+        })
+        .await;
+    browser
+        .wait_until("the expiry explained", WAIT, || async {
+            browser.attr("conn-state", "data-state").await.as_deref() == Some("disconnected")
+                && browser.text("conn-detail").await.contains("expired")
+        })
+        .await;
 }

@@ -4,5 +4,6 @@
 
 pub mod client_ip;
 pub mod connections;
+pub mod frame_guard;
 pub mod origin;
 pub mod rate;

@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::cluster::remote::CommandOutcome;
 use crate::limits::connections::ConnectionGuard;
+use crate::limits::frame_guard::FrameRefused;
 use crate::limits::rate::{RateVerdict, SessionRate};
 use crate::matchmaker::messages::{FindDesktop, Join, JoinRefused, Leave, PeerUpdate, Peers};
 use crate::metrics::Limit;
@@ -61,6 +62,8 @@ pub struct WsSession {
     rate: SessionRate,
     /// The id of the token this session authenticated with, for revocation.
     jti: Option<String>,
+    /// When this session's token expires (Unix seconds), if it has one.
+    expires: Option<u64>,
     /// Frees this connection's slot in the connection limits when the session ends.
     _slot: ConnectionGuard,
 }
@@ -85,13 +88,14 @@ impl WsSession {
         let rate = SessionRate::new(
             config.message_rate,
             config.message_burst,
-            config.rate_strikes,
+            config.flood_refusals,
         );
         WsSession::create(move |ctx| {
             ctx.add_stream(stream);
             WsSession {
                 rate,
                 jti: None,
+                expires: None,
                 _slot: slot,
                 id,
                 peer,
@@ -135,29 +139,36 @@ impl WsSession {
         ctx.stop();
     }
 
-    fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {
-        match self.rate.check() {
-            RateVerdict::Allow => {}
+    /// Counts one frame against the session's rate. `false` means drop it (the client has been
+    /// told, or is being closed).
+    fn admit_frame(&mut self, ctx: &mut Context<Self>) -> bool {
+        let verdict = self.rate.check();
+        if verdict != RateVerdict::Allow {
+            self.state.metrics.limited(Limit::MessageRate);
+        }
+        match verdict {
+            RateVerdict::Allow => return true,
+            RateVerdict::RefuseQuietly => {}
             RateVerdict::Refuse => {
-                self.state.metrics.limited(Limit::MessageRate);
                 let message = format!(
-                    "more than {} messages per second; this message was not relayed",
+                    "more than {} frames per second; frames are dropped until you slow down, and a client that keeps on is disconnected",
                     self.state.config.message_rate
                 );
                 self.reject(ErrorCode::RateLimited, &message);
-                return;
             }
             RateVerdict::Disconnect => {
-                self.state.metrics.limited(Limit::MessageRate);
                 self.fail(
                     ctx,
                     ErrorCode::RateLimited,
                     "sustained flooding; disconnected",
                     close::policy("rate limit"),
                 );
-                return;
             }
         }
+        false
+    }
+
+    fn on_text(&mut self, text: ByteString, ctx: &mut Context<Self>) {
         let parsed = parse_client_message(&text);
         match (&self.phase, parsed) {
             (_, Err(rejection)) => self.reject(rejection.code, &rejection.message),
@@ -178,7 +189,10 @@ impl WsSession {
 
     fn authenticate(&mut self, auth: Authentication, ctx: &mut Context<Self>) {
         match self.state.auth.admit(&auth) {
-            Ok(admitted) => self.jti = admitted.jti,
+            Ok(admitted) => {
+                self.jti = admitted.jti;
+                self.expires = admitted.expires;
+            }
             Err(why) => {
                 self.state.metrics.auth_failed();
                 // The reason goes to the log and the client; the token itself goes nowhere.
@@ -235,6 +249,7 @@ impl WsSession {
                 if self.jti.is_some() {
                     self.watch_revocations(ctx);
                 }
+                self.end_at_expiry(ctx);
                 self.phase = Phase::Joined(Member {
                     client_id: auth.client_id,
                     mode: auth.client_mode,
@@ -467,6 +482,21 @@ impl WsSession {
 
     fn on_protocol_error(&mut self, error: ProtocolError, ctx: &mut Context<Self>) {
         let limit = self.state.config.max_message_size;
+        match FrameRefused::of(&error) {
+            Some(refused) if refused.is_size() => {
+                log::info!("session {}: {refused}", self.id);
+                self.state.metrics.limited(Limit::MessageSize);
+                let message = format!("message larger than {limit} bytes");
+                self.fail(ctx, ErrorCode::TooLarge, &message, close::too_large());
+                return;
+            }
+            Some(refused) => {
+                log::info!("session {}: websocket protocol error: {refused}", self.id);
+                self.close_with(ctx, close::protocol_error());
+                return;
+            }
+            None => {}
+        }
         let too_large = match &error {
             ProtocolError::Overflow => Some(format!("message larger than {limit} bytes")),
             ProtocolError::Io(e) if e.to_string().contains("maximum continuation size") => {
@@ -516,6 +546,29 @@ impl WsSession {
             }
         })
         .spawn(ctx);
+    }
+
+    /// Closes this session when its token expires (after the clock-skew allowance), so a stolen
+    /// token is good only until then, as docs/security.md promises.
+    fn end_at_expiry(&self, ctx: &mut Context<Self>) {
+        let Some(expires) = self.expires else {
+            return;
+        };
+        let deadline = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(expires)
+            + self.state.config.clock_skew;
+        let left = deadline
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        ctx.run_later(left, |act, ctx| {
+            act.state.metrics.auth_failed();
+            act.fail(
+                ctx,
+                ErrorCode::Unauthorized,
+                "token expired; reconnect with a fresh token",
+                close::policy("token expired"),
+            );
+        });
     }
 
     fn watch_shutdown(&self, ctx: &mut Context<Self>) {
@@ -609,6 +662,18 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
             return; // closing: ignore whatever is still buffered
         }
         self.last_seen = Instant::now();
+        // Every frame counts against the rate, control frames included; a close or an error does
+        // not (both end the session).
+        if matches!(
+            item,
+            Ok(AggregatedMessage::Text(_)
+                | AggregatedMessage::Binary(_)
+                | AggregatedMessage::Ping(_)
+                | AggregatedMessage::Pong(_))
+        ) && !self.admit_frame(ctx)
+        {
+            return;
+        }
         match item {
             Ok(AggregatedMessage::Text(text)) => self.on_text(text, ctx),
             Ok(AggregatedMessage::Binary(_)) => self.reject(

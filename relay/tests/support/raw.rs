@@ -11,6 +11,24 @@ pub struct RawSocket {
 
 pub const OP_CONTINUATION: u8 = 0x0;
 pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_PING: u8 = 0x9;
+
+/// A masked client frame header declaring `len` payload bytes (the payload is not included).
+pub fn frame_header(first_byte: u8, len: u64) -> Vec<u8> {
+    let mut out = vec![first_byte];
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if len <= u64::from(u16::MAX) {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+    out.extend_from_slice(&[0x12, 0x34, 0x56, 0x78]);
+    out
+}
 
 impl RawSocket {
     /// Opens a WebSocket with a hand-written handshake.
@@ -56,6 +74,11 @@ impl RawSocket {
         out.extend_from_slice(&mask);
         out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         self.stream.write_all(&out).expect("write frame");
+    }
+
+    /// Writes bytes as they are: half a frame, a header alone, garbage.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
     }
 
     /// Reads frames until a close frame and returns its code; text frames are collected.
