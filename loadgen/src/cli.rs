@@ -52,6 +52,8 @@ pub enum Command {
     SlowViewer(SlowViewerArgs),
     /// Many desktops connecting at once, as after a relay restart; repeated in rounds.
     Storm(StormArgs),
+    /// Unauthenticated sockets, idle or each declaring a 1 GiB frame: the relay's memory.
+    HalfFrames(HalfFramesArgs),
     /// Medians per label of JSON lines written by earlier runs, as a table.
     Summarize(SummarizeArgs),
     /// A minimal forwarder to run the same scenarios against: the floor the relay is compared with.
@@ -130,6 +132,25 @@ pub struct PairsArgs {
 pub struct IdleArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HalfFramesArgs {
+    /// Unauthenticated sockets to open at once.
+    #[arg(long, default_value_t = 1000)]
+    pub sockets: usize,
+
+    /// Each socket declares a 1 GiB frame and streams part of it (otherwise they stay idle).
+    #[arg(long)]
+    pub hostile: bool,
+
+    /// Bytes of the declared frame each hostile socket tries to stream.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub stream: usize,
+
+    /// Pause before the memory reading.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub settle: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -41,6 +41,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Idle(args) => scenario::idle::run(cli, args).await?,
         Command::SlowViewer(args) => scenario::slow_viewer::run(cli, args).await?,
         Command::Storm(args) => scenario::storm::run(cli, args).await?,
+        Command::HalfFrames(args) => scenario::half_frames::run(cli, args).await?,
         Command::Shard(args) => {
             let plan: fleet::FleetPlan =
                 serde_json::from_str(&args.plan).context("bad --plan from the parent process")?;

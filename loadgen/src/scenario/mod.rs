@@ -1,6 +1,7 @@
 //! The scenarios, and what they share: turning flags into a [`FleetPlan`], the safety bounds, and
 //! the relay figures every fleet scenario reports.
 
+pub mod half_frames;
 pub mod idle;
 pub mod pairs;
 pub mod slow_viewer;

@@ -189,21 +189,20 @@ impl FrameBounds {
 
 /// The connection's payload stream, bounded by [`FrameBounds`].
 pub struct FrameGuard<S> {
-    inner: S,
+    /// `None` once refused: dropping the connection's payload tells the HTTP dispatcher that
+    /// nobody will read it, so it stops buffering the rest of the declared frame.
+    inner: Option<S>,
     bounds: FrameBounds,
     /// A chunk was just passed on: yield once before reading more (see the module docs).
     passed: bool,
-    /// The stream was refused: end it.
-    done: bool,
 }
 
 impl<S> FrameGuard<S> {
     pub fn new(inner: S, limit: usize) -> Self {
         Self {
-            inner,
+            inner: Some(inner),
             bounds: FrameBounds::new(limit),
             passed: false,
-            done: false,
         }
     }
 }
@@ -216,23 +215,23 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.done {
+        let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
-        }
+        };
         if this.passed {
             // Let the reader decode what it has; it is woken at once to read on.
             this.passed = false;
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        match Pin::new(&mut this.inner).poll_next(cx) {
+        match Pin::new(inner).poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => match this.bounds.feed(&chunk) {
                 Ok(()) => {
                     this.passed = true;
                     Poll::Ready(Some(Ok(chunk)))
                 }
                 Err(refused) => {
-                    this.done = true;
+                    this.inner = None;
                     let error = io::Error::new(io::ErrorKind::InvalidData, refused);
                     Poll::Ready(Some(Err(PayloadError::Io(error))))
                 }
