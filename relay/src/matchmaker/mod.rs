@@ -30,6 +30,7 @@ use crate::metrics::{Limit, Metrics};
 use crate::session::outbox::{Outbox, SendError, SessionId};
 use messages::{
     FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers, RemoteState,
+    ViewerLimit,
 };
 use room::{Member, Room};
 
@@ -39,6 +40,8 @@ pub const SERVER_NAME: &str = concat!("deskbridge-relay/", env!("CARGO_PKG_VERSI
 pub struct Matchmaker {
     rooms: HashMap<ClientId, Room>,
     max_viewers: usize,
+    /// Viewers one token may have open on this node at once, so one token cannot take every slot.
+    max_viewers_per_token: usize,
     history_len: usize,
     commands_per_second: u32,
     metrics: Arc<Metrics>,
@@ -92,6 +95,7 @@ impl Matchmaker {
         Self {
             rooms: HashMap::new(),
             max_viewers: config.max_viewers_per_id,
+            max_viewers_per_token: config.max_viewers_per_token,
             history_len: config.history_len,
             commands_per_second: config.commands_per_second,
             metrics,
@@ -315,6 +319,7 @@ impl Handler<Join> for Matchmaker {
         let member = Member {
             outbox: join.outbox,
             updates: join.updates,
+            token: join.token,
         };
         let joined = match join.mode {
             ClientMode::Desktop => {
@@ -352,10 +357,24 @@ impl Handler<Join> for Matchmaker {
                 }
             }
             ClientMode::Web => {
-                // Counts the viewers on every node in cluster mode.
-                if room.viewer_count() as usize >= self.max_viewers {
-                    let limit = self.max_viewers;
-                    self.metrics.limited(Limit::ViewersPerId);
+                // Per id: counts the viewers on every node in cluster mode. Per token: this
+                // node's only (see docs/architecture.md, "Limits that are per node").
+                let refused = if room.viewer_count() as usize >= self.max_viewers {
+                    Some((ViewerLimit::PerId(self.max_viewers), Limit::ViewersPerId))
+                } else {
+                    member
+                        .token
+                        .as_deref()
+                        .filter(|jti| room.viewers_with_token(jti) >= self.max_viewers_per_token)
+                        .map(|_| {
+                            (
+                                ViewerLimit::PerToken(self.max_viewers_per_token),
+                                Limit::ViewersPerToken,
+                            )
+                        })
+                };
+                if let Some((limit, counted)) = refused {
+                    self.metrics.limited(counted);
                     if room.is_empty() {
                         self.rooms.remove(&join.client_id);
                     }

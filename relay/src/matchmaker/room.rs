@@ -22,6 +22,8 @@ use crate::session::outbox::{Outbox, SessionId};
 pub struct Member {
     pub outbox: Outbox,
     pub updates: Recipient<PeerUpdate>,
+    /// The `jti` of the token it joined with, for the per-token viewer limit.
+    pub token: Option<String>,
 }
 
 impl Member {
@@ -103,6 +105,15 @@ impl Room {
 
     pub fn is_empty(&self) -> bool {
         self.desktop.is_none() && self.viewers.is_empty()
+    }
+
+    /// Viewers on this node that joined with token `jti`. A token opens one id only, so the
+    /// room's own list is all there is to count.
+    pub fn viewers_with_token(&self, jti: &str) -> usize {
+        self.viewers
+            .iter()
+            .filter(|v| v.token.as_deref() == Some(jti))
+            .count()
     }
 
     pub fn viewer_outboxes(&self) -> Arc<[Outbox]> {
