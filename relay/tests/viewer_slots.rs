@@ -10,7 +10,11 @@ use deskbridge_protocol::{ClientId, ClientMode, ErrorCode};
 use deskbridge_relay::auth::keys::{Key, KeySet};
 use deskbridge_relay::auth::token;
 use deskbridge_relay::Config;
-use support::{http_get, start_relay, test_config, Client};
+use serde_json::Value;
+use support::{http_get, start_relay, test_config, Client, Received};
+
+/// The coalescing window of `presence` the relay promises (docs/architecture.md).
+const PRESENCE_WINDOW: Duration = Duration::from_millis(250);
 
 fn keys() -> KeySet {
     KeySet::from_keys(vec![Key {
@@ -107,4 +111,72 @@ async fn anonymous_viewers_are_limited_per_id_only() {
         viewers.push(Client::join(relay.addr(), "anon", "web").await);
     }
     viewers[2].expect_presence("offline", 3).await;
+}
+
+/// Reads presence frames until none came for `quiet`, returning them all.
+async fn drain_presence(client: &mut Client, quiet: Duration) -> Vec<Value> {
+    let mut seen = Vec::new();
+    while let Some(received) = client.recv_within(quiet).await {
+        match received {
+            Received::Text(text) => {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                if event["event"] == "presence" {
+                    seen.push(event);
+                }
+            }
+            Received::Closed(reason) => panic!("closed: {reason:?}"),
+        }
+    }
+    seen
+}
+
+#[actix_web::test]
+async fn presence_churn_is_coalesced_and_ends_on_the_true_state() {
+    let k = keys();
+    let relay = start_relay(Config {
+        allow_anonymous: false,
+        keys: Some(k.clone()),
+        ..test_config()
+    });
+    let addr = relay.addr();
+    let mut desktop = join_with(
+        addr,
+        "churn",
+        "desktop",
+        &mint(&k, "churn", ClientMode::Desktop),
+    )
+    .await;
+    let mut legit = join_with(addr, "churn", "web", &mint(&k, "churn", ClientMode::Web)).await;
+    legit.expect_presence("online", 1).await;
+    desktop.expect_presence("online", 1).await;
+    // Whatever the joins above still have in flight is not part of the churn.
+    drain_presence(&mut legit, PRESENCE_WINDOW * 3).await;
+    drain_presence(&mut desktop, PRESENCE_WINDOW * 3).await;
+
+    let churner = mint(&k, "churn", ClientMode::Web);
+    let started = tokio::time::Instant::now();
+    let mut pace = tokio::time::interval(Duration::from_millis(100));
+    for _ in 0..20 {
+        pace.tick().await;
+        let mut client = join_with(addr, "churn", "web", &churner).await;
+        client.send_message(Message::Close(None)).await;
+        client.expect_close().await;
+    }
+    let churn = started.elapsed();
+
+    // The last change is followed by at most one window of silence before its frame.
+    let bound = (churn.as_millis() / PRESENCE_WINDOW.as_millis()) as usize + 3;
+    for (who, client) in [("viewer", &mut legit), ("desktop", &mut desktop)] {
+        let frames = drain_presence(client, PRESENCE_WINDOW * 4).await;
+        assert!(
+            frames.len() <= bound,
+            "{who}: {} presence frames for 40 changes in {churn:?} (at most {bound} expected)",
+            frames.len()
+        );
+        let last = frames
+            .last()
+            .unwrap_or_else(|| panic!("{who}: no presence"));
+        assert_eq!(last["viewers"], 1, "{who}: last presence {last}");
+        assert_eq!(last["desktop"], "online", "{who}: last presence {last}");
+    }
 }

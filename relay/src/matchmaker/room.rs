@@ -10,6 +10,7 @@ use bytestring::ByteString;
 use deskbridge_protocol::{unix_millis, ClientId, DesktopState, Presence, ServerMessage};
 use governor::DefaultDirectRateLimiter;
 
+use super::coalesce::{Coalescer, PRESENCE_WINDOW};
 use super::messages::PeerUpdate;
 use crate::cluster::link::RoomLink;
 use crate::cluster::presence::RemoteNodes;
@@ -53,6 +54,8 @@ pub struct Room {
     pub remote_viewers: Arc<AtomicBool>,
     /// Cluster mode: when to announce this node's state for the id again.
     pub next_announce: Instant,
+    /// When `presence` was last broadcast and whether a broadcast is scheduled.
+    pub presence_timer: Coalescer,
     /// The (desktop online, viewers) last settled, to tell when presence changed.
     shown: (bool, u32),
 }
@@ -70,6 +73,7 @@ impl Room {
             link: None,
             remote_viewers: Arc::new(AtomicBool::new(false)),
             next_announce: Instant::now(),
+            presence_timer: Coalescer::new(PRESENCE_WINDOW),
             shown: (false, 0),
         }
     }
