@@ -43,18 +43,20 @@ pub enum Limit {
     MessageRate,
     CommandRate,
     ViewersPerId,
+    ViewersPerToken,
     MessageSize,
     AuthTimeout,
 }
 
 impl Limit {
-    const ALL: [Limit; 8] = [
+    const ALL: [Limit; 9] = [
         Limit::Connections,
         Limit::ConnectionsPerAddress,
         Limit::Origin,
         Limit::MessageRate,
         Limit::CommandRate,
         Limit::ViewersPerId,
+        Limit::ViewersPerToken,
         Limit::MessageSize,
         Limit::AuthTimeout,
     ];
@@ -67,6 +69,7 @@ impl Limit {
             Limit::MessageRate => "message_rate",
             Limit::CommandRate => "command_rate",
             Limit::ViewersPerId => "viewers_per_id",
+            Limit::ViewersPerToken => "viewers_per_token",
             Limit::MessageSize => "message_size",
             Limit::AuthTimeout => "auth_timeout",
         }
@@ -105,7 +108,7 @@ pub struct Metrics {
     delivered: [Counter; 4],
     errors: Vec<(ErrorCode, Counter)>,
     dropped: [Counter; 2],
-    limited: [Counter; 8],
+    limited: [Counter; 9],
     auth_failures: Counter,
     /// Cluster mode's metrics, for `/healthz`.
     cluster: Option<Arc<ClusterMetrics>>,

@@ -74,3 +74,95 @@ async fn metrics_count_sessions_relayed_messages_and_errors() {
         assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
     }
 }
+
+/// One request over a plain socket, read to the end: status, headers (lowercased names) and
+/// whatever bytes followed them, so a HEAD response that carries a body is caught.
+fn raw_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(support::WAIT))
+        .expect("set a read timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write the request");
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .expect("the relay answers and closes");
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, response[end + 4..].to_vec())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[actix_web::test]
+async fn every_get_route_answers_head_with_the_same_status_and_headers_and_no_body() {
+    let relay = start_relay(test_config());
+    let addr = relay.addr();
+    for path in [
+        "/",
+        "/index.html",
+        "/app.js",
+        "/healthz",
+        "/metrics",
+        "/no-such-file",
+    ] {
+        let (get_status, get_headers, get_body) = raw_request(addr, "GET", path);
+        let (status, headers, body) = raw_request(addr, "HEAD", path);
+        assert_eq!(status, get_status, "HEAD {path}");
+        assert!(body.is_empty(), "HEAD {path} sent a body");
+        assert!(!get_body.is_empty(), "GET {path} sent no body");
+        for name in [
+            "content-type",
+            "etag",
+            "cache-control",
+            "content-security-policy",
+            "x-content-type-options",
+            "x-frame-options",
+        ] {
+            assert_eq!(
+                header(&headers, name),
+                header(&get_headers, name),
+                "HEAD {path}: {name}"
+            );
+        }
+        if !path.ends_with("metrics") && !path.ends_with("healthz") {
+            // Static answers: HEAD announces exactly the length GET sends.
+            assert_eq!(
+                header(&headers, "content-length"),
+                header(&get_headers, "content-length"),
+                "HEAD {path}: content-length"
+            );
+        }
+    }
+    // The upgrade endpoint is GET only, and says so.
+    let (status, headers, _) = raw_request(addr, "HEAD", "/ws");
+    assert_eq!(status, 405);
+    assert_eq!(header(&headers, "allow"), Some("GET"));
+}

@@ -20,6 +20,9 @@ pub struct Join {
     pub session: SessionId,
     pub client_id: ClientId,
     pub mode: ClientMode,
+    /// The id (`jti`) of the token the session authenticated with; `None` for anonymous sessions,
+    /// which are limited per id only.
+    pub token: Option<String>,
     pub outbox: Outbox,
     /// Where the matchmaker sends this session's peer changes.
     pub updates: Recipient<PeerUpdate>,
@@ -46,7 +49,30 @@ pub enum Peers {
 /// Why a join was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinRefused {
-    TooManyViewers { limit: usize },
+    TooManyViewers { limit: ViewerLimit },
+}
+
+/// Which viewer limit a join hit, and its value.
+///
+/// It displays as the phrase the session puts into its `too_many_viewers` message ("ID already
+/// has {limit} viewers, the most allowed"), so a viewer refused by the per-token limit is told
+/// that the limit is per token: one token may not take every slot, but another token may still
+/// get in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewerLimit {
+    /// All viewers of the id (across the cluster).
+    PerId(usize),
+    /// The viewers one token has open on this node.
+    PerToken(usize),
+}
+
+impl std::fmt::Display for ViewerLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ViewerLimit::PerId(n) => write!(f, "{n}"),
+            ViewerLimit::PerToken(n) => write!(f, "the per-token limit of {n}"),
+        }
+    }
 }
 
 /// A session ended.

@@ -4,10 +4,15 @@
 //! goes, and sends `welcome`, `history` and `presence`. It is deliberately off the per-message
 //! path: sessions learn their peers' outboxes from it and then relay directly.
 //!
+//! `presence` goes to a joining session at once (its greeting) and to everyone else of the id
+//! through the room's [`coalesce::Coalescer`]: at most one broadcast per id per window, always
+//! ending on the true state, whatever changed it (joins, leaves, other nodes' announcements).
+//!
 //! In cluster mode it also keeps, per id, what the other nodes announced (merged into
 //! `presence`), announces this node's state, enforces "the newest desktop wins" across nodes,
 //! and starts or stops the id's NATS link as the node starts or stops holding the id.
 
+mod coalesce;
 pub mod messages;
 mod room;
 
@@ -28,8 +33,10 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::{Limit, Metrics};
 use crate::session::outbox::{Outbox, SendError, SessionId};
+use coalesce::Decision;
 use messages::{
     FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers, RemoteState,
+    ViewerLimit,
 };
 use room::{Member, Room};
 
@@ -39,10 +46,14 @@ pub const SERVER_NAME: &str = concat!("deskbridge-relay/", env!("CARGO_PKG_VERSI
 pub struct Matchmaker {
     rooms: HashMap<ClientId, Room>,
     max_viewers: usize,
+    /// Viewers one token may have open on this node at once, so one token cannot take every slot.
+    max_viewers_per_token: usize,
     history_len: usize,
     commands_per_second: u32,
     metrics: Arc<Metrics>,
     cluster: Option<ClusterSide>,
+    /// Names scheduled `presence` broadcasts; never reused (see [`coalesce::Coalescer::changed`]).
+    presence_tickets: u64,
 }
 
 /// The matchmaker's part in cluster mode.
@@ -92,10 +103,12 @@ impl Matchmaker {
         Self {
             rooms: HashMap::new(),
             max_viewers: config.max_viewers_per_id,
+            max_viewers_per_token: config.max_viewers_per_token,
             history_len: config.history_len,
             commands_per_second: config.commands_per_second,
             metrics,
             cluster: None,
+            presence_tickets: 0,
         }
     }
 
@@ -115,8 +128,42 @@ impl Matchmaker {
         send_control(&self.metrics, outbox, frame);
     }
 
-    fn broadcast_presence(&self, client_id: &ClientId, room: &Room) {
-        broadcast_presence(&self.metrics, client_id, room, None);
+    /// `client_id`'s presence changed (and was settled): tells everyone of the id but `skip` (a
+    /// session that just joined and gets its own greeting), now or at the end of the window.
+    fn presence_changed(
+        &mut self,
+        client_id: &ClientId,
+        skip: Option<SessionId>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(room) = self.rooms.get_mut(client_id) else {
+            return;
+        };
+        if room.members().all(|m| Some(m.session()) == skip) {
+            return; // nobody to tell; a broadcast to no one must not hold back the next one
+        }
+        self.presence_tickets += 1;
+        match room
+            .presence_timer
+            .changed(Instant::now(), self.presence_tickets)
+        {
+            Decision::Now => broadcast_presence(&self.metrics, client_id, room, skip),
+            Decision::Later { after, ticket } => {
+                let client_id = client_id.clone();
+                ctx.run_later(after, move |act, _| act.presence_due(&client_id, ticket));
+            }
+            Decision::Pending => {}
+        }
+    }
+
+    /// A scheduled `presence` broadcast is due: sends the room's state as it is now.
+    fn presence_due(&mut self, client_id: &ClientId, ticket: u64) {
+        let Some(room) = self.rooms.get_mut(client_id) else {
+            return; // the room is gone, and with it everyone to tell
+        };
+        if room.presence_timer.due(ticket, Instant::now()) {
+            broadcast_presence(&self.metrics, client_id, room, None);
+        }
     }
 
     fn update_rooms_gauge(&self) {
@@ -130,6 +177,7 @@ impl Matchmaker {
         client_id: &ClientId,
         announcement: Announcement,
         skip: Option<SessionId>,
+        ctx: &mut Context<Self>,
     ) {
         let Some(cluster) = &self.cluster else {
             return;
@@ -176,7 +224,7 @@ impl Matchmaker {
             cluster.announce(room, false);
         }
         if room.settle() {
-            broadcast_presence(&self.metrics, client_id, room, skip);
+            self.presence_changed(client_id, skip, ctx);
         }
     }
 
@@ -187,10 +235,11 @@ impl Matchmaker {
         client_id: ClientId,
         viewer: Outbox,
         fetched: Option<FetchedHistory>,
+        ctx: &mut Context<Self>,
     ) {
         let message = fetched.map(|f| {
             if let Some(state) = f.state {
-                self.apply_remote(&client_id, state, Some(viewer.session()));
+                self.apply_remote(&client_id, state, Some(viewer.session()), ctx);
             }
             f.message
         });
@@ -206,22 +255,26 @@ impl Matchmaker {
     }
 
     /// Cluster mode: forgets nodes gone silent and announces ids due for it.
-    fn tick(&mut self) {
+    fn tick(&mut self, ctx: &mut Context<Self>) {
         let Some(cluster) = &self.cluster else {
             return;
         };
         let now = Instant::now();
+        let mut changed = Vec::new();
         for (client_id, room) in self.rooms.iter_mut() {
             if room.remote.expire(now) {
                 room.remote_viewers
                     .store(room.remote.viewers() > 0, Ordering::Relaxed);
                 if room.settle() {
-                    broadcast_presence(&self.metrics, client_id, room, None);
+                    changed.push(client_id.clone());
                 }
             }
             if room.next_announce <= now {
                 cluster.announce(room, false);
             }
+        }
+        for client_id in changed {
+            self.presence_changed(&client_id, None, ctx);
         }
     }
 }
@@ -266,7 +319,7 @@ impl Actor for Matchmaker {
         ctx.set_mailbox_capacity(usize::MAX >> 1);
         if let Some(cluster) = &self.cluster {
             let every = (cluster.announce_every / 4).max(Duration::from_millis(20));
-            ctx.run_interval(every, |act, _| act.tick());
+            ctx.run_interval(every, |act, ctx| act.tick(ctx));
             if let Some(connected) = cluster.node.take_connected() {
                 let stream = futures_util::stream::unfold(connected, |mut rx| async move {
                     rx.recv().await.map(|()| (Reconnected, rx))
@@ -315,6 +368,7 @@ impl Handler<Join> for Matchmaker {
         let member = Member {
             outbox: join.outbox,
             updates: join.updates,
+            token: join.token,
         };
         let joined = match join.mode {
             ClientMode::Desktop => {
@@ -352,10 +406,24 @@ impl Handler<Join> for Matchmaker {
                 }
             }
             ClientMode::Web => {
-                // Counts the viewers on every node in cluster mode.
-                if room.viewer_count() as usize >= self.max_viewers {
-                    let limit = self.max_viewers;
-                    self.metrics.limited(Limit::ViewersPerId);
+                // Per id: counts the viewers on every node in cluster mode. Per token: this
+                // node's only (see docs/architecture.md, "Limits that are per node").
+                let refused = if room.viewer_count() as usize >= self.max_viewers {
+                    Some((ViewerLimit::PerId(self.max_viewers), Limit::ViewersPerId))
+                } else {
+                    member
+                        .token
+                        .as_deref()
+                        .filter(|jti| room.viewers_with_token(jti) >= self.max_viewers_per_token)
+                        .map(|_| {
+                            (
+                                ViewerLimit::PerToken(self.max_viewers_per_token),
+                                Limit::ViewersPerToken,
+                            )
+                        })
+                };
+                if let Some((limit, counted)) = refused {
+                    self.metrics.limited(counted);
                     if room.is_empty() {
                         self.rooms.remove(&join.client_id);
                     }
@@ -400,7 +468,7 @@ impl Handler<Join> for Matchmaker {
                 fetch = Some(cluster.node.clone());
             }
         }
-        room.settle();
+        let changed = room.settle();
         let room = &self.rooms[&join.client_id];
         self.send_control(&member.outbox, welcome(&join.client_id, join.mode));
         match fetch {
@@ -408,19 +476,24 @@ impl Handler<Join> for Matchmaker {
                 if join.mode == ClientMode::Web {
                     self.send_control(&member.outbox, room.history.to_message(&join.client_id));
                 }
-                self.broadcast_presence(&join.client_id, room);
+                // Its greeting, at once: to this session only, so not churn.
+                self.send_control(&member.outbox, room.presence(&join.client_id));
             }
             Some(node) => {
                 // The desktop, if any, is on another node, which has the history: ask it, and
                 // give this viewer its history and presence when it answers.
-                broadcast_presence(&self.metrics, &join.client_id, room, Some(member.session()));
                 let client_id = join.client_id.clone();
                 let viewer = member.outbox.clone();
                 fetch_history(node, client_id.clone())
                     .into_actor(self)
-                    .map(move |fetched, act, _| act.history_fetched(client_id, viewer, fetched))
+                    .map(move |fetched, act, ctx| {
+                        act.history_fetched(client_id, viewer, fetched, ctx)
+                    })
                     .spawn(ctx);
             }
+        }
+        if changed {
+            self.presence_changed(&join.client_id, Some(member.session()), ctx);
         }
         self.update_rooms_gauge();
         Ok(joined)
@@ -430,7 +503,7 @@ impl Handler<Join> for Matchmaker {
 impl Handler<Leave> for Matchmaker {
     type Result = ();
 
-    fn handle(&mut self, leave: Leave, _: &mut Context<Self>) {
+    fn handle(&mut self, leave: Leave, ctx: &mut Context<Self>) {
         let Some(room) = self.rooms.get_mut(&leave.client_id) else {
             return;
         };
@@ -478,8 +551,7 @@ impl Handler<Leave> for Matchmaker {
             // Dropping the room drops its link, which ends once the announcement above is out.
             self.rooms.remove(&leave.client_id);
         } else if changed && room.settle() {
-            let room = &self.rooms[&leave.client_id];
-            self.broadcast_presence(&leave.client_id, room);
+            self.presence_changed(&leave.client_id, None, ctx);
         }
         self.update_rooms_gauge();
     }
@@ -499,8 +571,8 @@ impl Handler<FindDesktop> for Matchmaker {
 impl Handler<RemoteState> for Matchmaker {
     type Result = ();
 
-    fn handle(&mut self, state: RemoteState, _: &mut Context<Self>) {
-        self.apply_remote(&state.client_id, state.announcement, None);
+    fn handle(&mut self, state: RemoteState, ctx: &mut Context<Self>) {
+        self.apply_remote(&state.client_id, state.announcement, None, ctx);
     }
 }
 

@@ -10,6 +10,7 @@ use bytestring::ByteString;
 use deskbridge_protocol::{unix_millis, ClientId, DesktopState, Presence, ServerMessage};
 use governor::DefaultDirectRateLimiter;
 
+use super::coalesce::{Coalescer, PRESENCE_WINDOW};
 use super::messages::PeerUpdate;
 use crate::cluster::link::RoomLink;
 use crate::cluster::presence::RemoteNodes;
@@ -22,6 +23,8 @@ use crate::session::outbox::{Outbox, SessionId};
 pub struct Member {
     pub outbox: Outbox,
     pub updates: Recipient<PeerUpdate>,
+    /// The `jti` of the token it joined with, for the per-token viewer limit.
+    pub token: Option<String>,
 }
 
 impl Member {
@@ -51,6 +54,8 @@ pub struct Room {
     pub remote_viewers: Arc<AtomicBool>,
     /// Cluster mode: when to announce this node's state for the id again.
     pub next_announce: Instant,
+    /// When `presence` was last broadcast and whether a broadcast is scheduled.
+    pub presence_timer: Coalescer,
     /// The (desktop online, viewers) last settled, to tell when presence changed.
     shown: (bool, u32),
 }
@@ -68,6 +73,7 @@ impl Room {
             link: None,
             remote_viewers: Arc::new(AtomicBool::new(false)),
             next_announce: Instant::now(),
+            presence_timer: Coalescer::new(PRESENCE_WINDOW),
             shown: (false, 0),
         }
     }
@@ -103,6 +109,15 @@ impl Room {
 
     pub fn is_empty(&self) -> bool {
         self.desktop.is_none() && self.viewers.is_empty()
+    }
+
+    /// Viewers on this node that joined with token `jti`. A token opens one id only, so the
+    /// room's own list is all there is to count.
+    pub fn viewers_with_token(&self, jti: &str) -> usize {
+        self.viewers
+            .iter()
+            .filter(|v| v.token.as_deref() == Some(jti))
+            .count()
     }
 
     pub fn viewer_outboxes(&self) -> Arc<[Outbox]> {

@@ -217,6 +217,7 @@ impl WsSession {
             session: self.id,
             client_id: auth.client_id.clone(),
             mode: auth.client_mode,
+            token: self.jti.clone(),
             outbox: self.outbox.clone(),
             updates: ctx.address().recipient(),
         };
