@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use awc::ws::CloseCode;
+use deskbridge_auth::token;
+use deskbridge_auth::KeySet;
 use deskbridge_protocol::{ClientId, ClientMode, ErrorCode};
-use deskbridge_relay::auth::keys::KeySet;
-use deskbridge_relay::auth::token;
 use support::process::RelayProcess;
 use support::Client;
 

@@ -6,9 +6,9 @@ mod support;
 use std::time::Duration;
 
 use awc::ws::CloseCode;
+use deskbridge_auth::token;
+use deskbridge_auth::{Key, KeySet};
 use deskbridge_protocol::{ClientId, ClientMode, ErrorCode};
-use deskbridge_relay::auth::keys::{Key, KeySet};
-use deskbridge_relay::auth::token;
 use deskbridge_relay::Config;
 use support::{http_get, start_relay, test_config, Client};
 

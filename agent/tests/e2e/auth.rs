@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use deskbridge_auth::token;
+use deskbridge_auth::KeySet;
 use deskbridge_protocol::{ClientId, ClientMode};
-use deskbridge_relay::auth::keys::KeySet;
-use deskbridge_relay::auth::token;
 
 use crate::harness::{relay_config, start_relay, ws_url, AgentProcess, Home, FAST};
 

@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use deskbridge_auth::token;
+use deskbridge_auth::{Key, KeySet};
 use deskbridge_protocol::{ClientId, ClientMode};
-use deskbridge_relay::auth::keys::{Key, KeySet};
-use deskbridge_relay::auth::token;
 use deskbridge_relay::Config;
 
 use crate::chromium::Browser;

@@ -1,17 +1,15 @@
-//! Who may connect: token checks at `authentication`, the key file, revocation, and the
-//! `keygen`/`token` tools built on them.
+//! Who may connect: token checks at `authentication` (through `deskbridge-auth`, which holds the
+//! key file and the token format) and revocation, which watches a file and is relay-side.
 
-pub mod keys;
 pub mod revocation;
-pub mod token;
 
 use std::time::Duration;
 
 use deskbridge_protocol::Authentication;
 
-use keys::KeySet;
+use deskbridge_auth::token;
+use deskbridge_auth::{KeySet, TokenError};
 use revocation::Revocations;
-use token::TokenError;
 
 /// Decides whether an `authentication` message is let in.
 pub struct Authenticator {

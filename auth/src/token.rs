@@ -8,7 +8,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::keys::KeySet;
+use crate::keys::KeySet;
 
 /// The claims of a deskbridge token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +124,7 @@ mod tests {
     use base64::Engine as _;
 
     use super::*;
-    use crate::auth::keys::Key;
+    use crate::keys::Key;
 
     fn keys(kid: &str, byte: u8) -> KeySet {
         KeySet::from_keys(vec![Key {
