@@ -1,5 +1,10 @@
 //! Minting and verifying client tokens: HS256 JWTs whose claims bind a token to one client id and
 //! one mode, so a token for `alice` never opens `bob` and a viewer's token never connects a desktop.
+//!
+//! What [`Verifier::verify`] checks, in order (docs/security.md lists the same): the header says
+//! HS256 and names a `kid` this relay has; the signature; `exp` (required) and `nbf` (when present),
+//! each with the relay's clock-skew allowance; no `aud` at all; `sub` equals the requested client
+//! id and `mode` the requested mode. Revocation (`jti`) is the relay's, checked after this.
 
 use std::time::Duration;
 
@@ -21,6 +26,9 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at, Unix seconds.
     pub iat: u64,
+    /// Not valid before, Unix seconds. Tokens minted here carry none; one that does is checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// Unique token id, for revocation.
     pub jti: String,
 }
@@ -43,6 +51,10 @@ pub enum TokenError {
     BadSignature,
     #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet (its nbf is in the future)")]
+    NotYetValid,
+    #[error("the token names an audience (aud); deskbridge tokens carry none, so it was meant for another service")]
+    Audience,
     #[error("the token is for client id {token:?}, not {requested:?}")]
     WrongClient { token: String, requested: String },
     #[error("the token is for a {token} client, not a {requested} client")]
@@ -63,6 +75,7 @@ pub fn mint(keys: &KeySet, client_id: &ClientId, mode: ClientMode, ttl: Duration
         mode,
         iat: now,
         exp: now + ttl.as_secs(),
+        nbf: None,
         jti: random_jti(),
     };
     let mut header = Header::new(Algorithm::HS256);
@@ -78,44 +91,80 @@ fn random_jti() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks a token's signature, expiry and binding to `client_id` and `mode`.
-pub fn verify(
-    keys: &KeySet,
-    token: &str,
-    client_id: &ClientId,
-    mode: ClientMode,
-) -> Result<Claims, TokenError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    if header.alg != Algorithm::HS256 {
-        return Err(TokenError::WrongAlgorithm);
+/// The relay's default allowance for clocks that disagree (`--clock-skew`).
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(30);
+
+/// Checks tokens against a key set, allowing for clocks that disagree by up to `clock_skew`.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    keys: KeySet,
+    clock_skew: Duration,
+}
+
+impl Verifier {
+    pub fn new(keys: KeySet, clock_skew: Duration) -> Self {
+        Self { keys, clock_skew }
     }
-    let kid = header.kid.ok_or(TokenError::NoKeyId)?;
-    let key = keys.get(&kid).ok_or(TokenError::UnknownKey(kid))?;
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.set_required_spec_claims(&["exp", "sub"]);
-    validation.leeway = 30;
-    let data =
-        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key.secret), &validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
-                _ => TokenError::Malformed,
-            })?;
-    let claims = data.claims;
-    if claims.sub != client_id.as_str() {
-        return Err(TokenError::WrongClient {
-            token: claims.sub,
-            requested: client_id.to_string(),
-        });
+
+    /// The keys tokens are checked against.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
     }
-    if claims.mode != mode {
-        return Err(TokenError::WrongMode {
-            token: claims.mode,
-            requested: mode,
-        });
+
+    /// Checks a token's header, signature, time window, audience and binding to `client_id` and
+    /// `mode` (the list at the top of this module).
+    pub fn verify(
+        &self,
+        token: &str,
+        client_id: &ClientId,
+        mode: ClientMode,
+    ) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::HS256 {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::NoKeyId)?;
+        let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey(kid))?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = self.clock_skew.as_secs();
+        // jsonwebtoken ignores `nbf` unless asked to.
+        validation.validate_nbf = true;
+        // The audience rule is ours (below): jsonwebtoken's lets an `aud` it cannot parse through.
+        validation.validate_aud = false;
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            &DecodingKey::from_secret(&key.secret),
+            &validation,
+        )
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
+            ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+            _ => TokenError::Malformed,
+        })?;
+        // The relay mints no `aud`, so one that names any audience (even `null` or `[]`) was made
+        // for some other service sharing the key, and must not open a session here.
+        if data.claims.contains_key("aud") {
+            return Err(TokenError::Audience);
+        }
+        let claims: Claims = serde_json::from_value(serde_json::Value::Object(data.claims))
+            .map_err(|_| TokenError::Malformed)?;
+        if claims.sub != client_id.as_str() {
+            return Err(TokenError::WrongClient {
+                token: claims.sub,
+                requested: client_id.to_string(),
+            });
+        }
+        if claims.mode != mode {
+            return Err(TokenError::WrongMode {
+                token: claims.mode,
+                requested: mode,
+            });
+        }
+        Ok(claims)
     }
-    Ok(claims)
 }
 
 #[cfg(test)]
@@ -139,6 +188,89 @@ mod tests {
     }
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    fn verify(
+        keys: &KeySet,
+        token: &str,
+        client_id: &ClientId,
+        mode: ClientMode,
+    ) -> Result<Claims, TokenError> {
+        Verifier::new(keys.clone(), DEFAULT_CLOCK_SKEW).verify(token, client_id, mode)
+    }
+
+    /// Signs `claims` as they are, with key `k1` = [1; 32]: tokens `mint` would never make.
+    fn sign(claims: serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&[1; 32])).unwrap()
+    }
+
+    /// Valid claims for web client `a`, with `extra` claims added or replaced.
+    fn claims_with(extra: serde_json::Value) -> serde_json::Value {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut claims = serde_json::json!({
+            "sub": "a", "mode": "web", "iat": now, "exp": now + 3600, "jti": "x"
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    }
+
+    fn verify_with_skew(token: &str, skew: Duration) -> Result<Claims, TokenError> {
+        Verifier::new(keys("k1", 1), skew).verify(token, &id("a"), ClientMode::Web)
+    }
+
+    #[test]
+    fn nbf_is_checked_with_the_clock_skew() {
+        let now = jsonwebtoken::get_current_timestamp();
+        let skew = Duration::from_secs(30);
+        let past = sign(claims_with(serde_json::json!({ "nbf": now - 600 })));
+        assert_eq!(verify_with_skew(&past, skew).unwrap().nbf, Some(now - 600));
+        let soon = sign(claims_with(serde_json::json!({ "nbf": now + 10 })));
+        assert!(verify_with_skew(&soon, skew).is_ok(), "within the skew");
+        assert_eq!(
+            verify_with_skew(&soon, Duration::ZERO),
+            Err(TokenError::NotYetValid)
+        );
+        let later = sign(claims_with(serde_json::json!({ "nbf": now + 3000 })));
+        assert_eq!(verify_with_skew(&later, skew), Err(TokenError::NotYetValid));
+    }
+
+    #[test]
+    fn exp_is_checked_with_the_clock_skew() {
+        let now = jsonwebtoken::get_current_timestamp();
+        let just_expired = sign(claims_with(serde_json::json!({ "exp": now - 10 })));
+        assert!(verify_with_skew(&just_expired, Duration::from_secs(30)).is_ok());
+        assert_eq!(
+            verify_with_skew(&just_expired, Duration::ZERO),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            verify_with_skew(&just_expired, Duration::from_secs(5)),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn a_token_naming_any_audience_is_refused() {
+        use serde_json::json;
+        for aud in [
+            json!("deskbridge"),
+            json!(["other-service"]),
+            json!([]),
+            json!(5),
+            json!({ "x": 1 }),
+            json!(null),
+        ] {
+            let token = sign(claims_with(json!({ "aud": aud })));
+            assert_eq!(
+                verify_with_skew(&token, DEFAULT_CLOCK_SKEW),
+                Err(TokenError::Audience),
+                "aud {aud}"
+            );
+        }
+    }
 
     #[test]
     fn a_token_opens_exactly_its_id_and_mode() {

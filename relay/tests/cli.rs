@@ -86,13 +86,13 @@ fn token_prints_only_a_token_that_verifies() {
     let token = stdout.trim_end();
     assert_eq!(stdout.lines().count(), 1);
     let keys = KeySet::load(&path).unwrap();
-    let claims = token::verify(
-        &keys,
-        token,
-        &ClientId::new("alice-laptop").unwrap(),
-        ClientMode::Desktop,
-    )
-    .unwrap();
+    let claims = token::Verifier::new(keys, token::DEFAULT_CLOCK_SKEW)
+        .verify(
+            token,
+            &ClientId::new("alice-laptop").unwrap(),
+            ClientMode::Desktop,
+        )
+        .unwrap();
     assert!(claims.exp - claims.iat <= 90);
 
     let bad = relay()

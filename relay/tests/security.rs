@@ -109,6 +109,7 @@ async fn a_token_opens_only_its_own_id_and_mode() {
         mode: ClientMode::Web,
         exp: now - 3600,
         iat: now - 7200,
+        nbf: None,
         jti: "old".into(),
     };
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
@@ -138,6 +139,44 @@ async fn a_token_opens_only_its_own_id_and_mode() {
         metrics.contains("deskbridge_auth_failures_total 8"),
         "{metrics}"
     );
+}
+
+/// Signs `claims` exactly as given with key `k1` = [1; 32]: tokens the relay would never mint.
+fn sign(claims: serde_json::Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("k1".into());
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&[1; 32]),
+    )
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn a_token_not_valid_yet_or_for_another_audience_is_refused() {
+    let relay = start_relay(secured(keys("k1", 1)));
+    let addr = relay.addr();
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = |extra: serde_json::Value| {
+        let mut claims = serde_json::json!({
+            "sub": "alice", "mode": "web", "iat": now, "exp": now + 3600, "jti": "j"
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    };
+    let future = sign(claims(serde_json::json!({ "nbf": now + 3600 })));
+    expect_refused(addr, "alice", "web", Some(&future)).await;
+    let elsewhere = sign(claims(serde_json::json!({ "aud": 5 })));
+    expect_refused(addr, "alice", "web", Some(&elsewhere)).await;
+
+    // Within the clock-skew allowance (30 s by default), a not-before is no reason to refuse.
+    let mut web = Client::connect(addr).await;
+    let almost = sign(claims(serde_json::json!({ "nbf": now + 5 })));
+    auth_with(&mut web, "alice", "web", Some(&almost)).await;
+    assert_eq!(web.next_event().await["event"], "welcome");
 }
 
 #[actix_web::test]
