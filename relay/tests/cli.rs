@@ -1,8 +1,6 @@
 //! The real `deskbridge-relay` binary: key and token tools, refusing to start insecurely, and a
 //! clean shutdown on SIGTERM.
 
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -10,8 +8,8 @@ use awc::ws::CloseCode;
 use deskbridge_auth::token;
 use deskbridge_auth::KeySet;
 use deskbridge_protocol::{ClientId, ClientMode, ErrorCode};
-use support::process::RelayProcess;
-use support::Client;
+use deskbridge_testkit::Client;
+use deskbridge_testkit::RelayProcess;
 
 const RELAY: &str = env!("CARGO_BIN_EXE_deskbridge-relay");
 
@@ -131,7 +129,7 @@ fn serve_refuses_to_start_without_a_key_and_says_how_to_make_one() {
 
 #[actix_web::test]
 async fn sigterm_closes_sessions_with_1001_and_exits_cleanly() {
-    let mut relay = RelayProcess::start(&[]);
+    let mut relay = RelayProcess::start(RELAY, &[]);
     let addr = relay.addr();
     let mut web = Client::join(addr, "bye", "web").await;
     web.expect_presence("offline", 1).await;
