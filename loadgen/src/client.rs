@@ -9,8 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use deskbridge_auth::KeySet;
 use deskbridge_protocol::{ClientId, ClientMode};
-use deskbridge_relay::auth::keys::KeySet;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -75,7 +75,7 @@ impl Credentials {
             return None;
         };
         let id = ClientId::new(client_id).expect("load generator ids are valid");
-        Some(deskbridge_relay::auth::token::mint(
+        Some(deskbridge_auth::token::mint(
             keys,
             &id,
             mode,

@@ -2,27 +2,18 @@
 //! process, the real `deskbridge-loadgen` binary against it. Asserts counts and the shape of the
 //! JSON line, never timings.
 
-use std::io::Read as _;
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use deskbridge_relay::{Config, RelayHandle};
+use deskbridge_testkit::process::output_within;
+use deskbridge_testkit::{start_relay, test_config, ws_url, RelayHandle, RelayProcess};
 use serde_json::Value;
 
 /// No scenario here should take more than a few seconds; a hung one fails instead of blocking.
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn relay() -> RelayHandle {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
-    RelayHandle::spawn(
-        listener,
-        Config {
-            allow_anonymous: true,
-            ..Default::default()
-        },
-    )
-    .expect("relay starts")
+    start_relay(test_config())
 }
 
 struct Run {
@@ -32,46 +23,20 @@ struct Run {
 }
 
 fn loadgen(args: &[&str]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deskbridge-loadgen"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the load generator");
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the load generator did not finish within {DEADLINE:?}: {args:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_deskbridge-loadgen")).args(args),
+        DEADLINE,
+    );
     Run {
-        ok: status.success(),
-        stdout,
-        stderr,
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
 /// Runs a scenario against `relay` with `--json` and returns its one JSON line.
 fn scenario(relay: &RelayHandle, args: &[&str]) -> Value {
-    let url = format!("ws://{}/ws", relay.addr());
+    let url = ws_url(relay.addr());
     let pid = std::process::id().to_string();
     let mut all = vec![
         "--url",
@@ -250,23 +215,10 @@ fn summarize_takes_medians_per_label() {
 
 #[test]
 fn the_reference_forwarder_carries_the_same_scenario() {
-    use std::io::BufRead as _;
-    let mut reference = Command::new(env!("CARGO_BIN_EXE_deskbridge-loadgen"))
-        .args(["reference-relay", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the reference forwarder");
-    let mut stderr = std::io::BufReader::new(reference.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .filter(|_| line.contains("listening on"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    let url = format!("ws://{addr}/ws");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskbridge-loadgen"));
+    cmd.args(["reference-relay", "--listen", "127.0.0.1:0"]);
+    let reference = RelayProcess::spawn(cmd);
+    let url = ws_url(reference.addr());
     let mut args = vec![
         "--url",
         &url,
@@ -281,8 +233,7 @@ fn the_reference_forwarder_carries_the_same_scenario() {
     ];
     args.extend_from_slice(&SHORT);
     let run = loadgen(&args);
-    let _ = reference.kill();
-    let _ = reference.wait();
+    drop(reference);
     assert!(run.ok, "{}", run.stderr);
     let v: Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(n(&v, "sockets"), 6);

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::keys::KeySet;
 use crate::cluster::ClusterConfig;
+use deskbridge_auth::KeySet;
 
 /// Relay settings. `Default` gives the production defaults.
 #[derive(Debug, Clone)]

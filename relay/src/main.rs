@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use deskbridge_auth::{token, KeySet};
 use deskbridge_protocol::{ClientId, ClientMode};
-use deskbridge_relay::auth::keys::KeySet;
-use deskbridge_relay::auth::{token, Authenticator};
+use deskbridge_relay::auth::Authenticator;
 use deskbridge_relay::cli::{Cli, Command, KeygenArgs, ModeArg, ServeArgs, TokenArgs};
 use deskbridge_relay::{tls, RunningRelay};
 

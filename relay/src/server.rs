@@ -42,6 +42,7 @@ impl RunningRelay {
     pub async fn start(listener: TcpListener, config: Config) -> io::Result<Self> {
         let auth = Authenticator::new(
             config.keys.clone(),
+            config.clock_skew,
             config.allow_anonymous,
             config.revoked_file.clone(),
         )

@@ -1,14 +1,12 @@
 //! Hostile and broken input against a real relay: every case gets its error or close code, and a
 //! pair on the same relay keeps exchanging messages throughout.
 
-mod support;
-
 use actix_http::ws::Item;
 use awc::ws::{CloseCode, Message};
 use deskbridge_protocol::ErrorCode;
 use deskbridge_relay::Config;
-use support::raw::{RawSocket, OP_CONTINUATION, OP_TEXT};
-use support::{start_relay, test_config, Client};
+use deskbridge_testkit::raw::{RawSocket, OP_CONTINUATION, OP_TEXT};
+use deskbridge_testkit::{start_relay, test_config, Client};
 
 /// A desktop and a viewer that must keep working while others misbehave.
 struct Bystanders {

@@ -1,17 +1,15 @@
 //! The real `deskbridge-relay` binary: key and token tools, refusing to start insecurely, and a
 //! clean shutdown on SIGTERM.
 
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use awc::ws::CloseCode;
+use deskbridge_auth::token;
+use deskbridge_auth::KeySet;
 use deskbridge_protocol::{ClientId, ClientMode, ErrorCode};
-use deskbridge_relay::auth::keys::KeySet;
-use deskbridge_relay::auth::token;
-use support::process::RelayProcess;
-use support::Client;
+use deskbridge_testkit::Client;
+use deskbridge_testkit::RelayProcess;
 
 const RELAY: &str = env!("CARGO_BIN_EXE_deskbridge-relay");
 
@@ -86,13 +84,13 @@ fn token_prints_only_a_token_that_verifies() {
     let token = stdout.trim_end();
     assert_eq!(stdout.lines().count(), 1);
     let keys = KeySet::load(&path).unwrap();
-    let claims = token::verify(
-        &keys,
-        token,
-        &ClientId::new("alice-laptop").unwrap(),
-        ClientMode::Desktop,
-    )
-    .unwrap();
+    let claims = token::Verifier::new(keys, token::DEFAULT_CLOCK_SKEW)
+        .verify(
+            token,
+            &ClientId::new("alice-laptop").unwrap(),
+            ClientMode::Desktop,
+        )
+        .unwrap();
     assert!(claims.exp - claims.iat <= 90);
 
     let bad = relay()
@@ -131,7 +129,7 @@ fn serve_refuses_to_start_without_a_key_and_says_how_to_make_one() {
 
 #[actix_web::test]
 async fn sigterm_closes_sessions_with_1001_and_exits_cleanly() {
-    let mut relay = RelayProcess::start(&[]);
+    let mut relay = RelayProcess::start(RELAY, &[]);
     let addr = relay.addr();
     let mut web = Client::join(addr, "bye", "web").await;
     web.expect_presence("offline", 1).await;

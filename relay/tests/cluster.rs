@@ -2,14 +2,11 @@
 //! get everything a single relay gives them — cpu, beep and its result, `peer_offline`, presence
 //! counted over all nodes, the newest desktop winning, and history on join.
 
-mod cluster_support;
-mod support;
-
 use awc::ws::CloseCode;
-use cluster_support::{cluster_config, metric, start_node, Nats};
 use deskbridge_protocol::{ErrorCode, ServerMessage};
 use deskbridge_relay::Config;
-use support::{decode, http_get, Client};
+use deskbridge_testkit::cluster::{cluster_config, metric, start_node, Nats};
+use deskbridge_testkit::{decode, http_get, Client};
 
 /// The next text frame that is not `presence` or `history`, verbatim.
 async fn next_forwarded(client: &mut Client) -> String {

@@ -3,17 +3,16 @@
 //! desktop stops counting as online within the heartbeat timeout, and comes back through another
 //! node.
 
-mod cluster_support;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use cluster_support::{
-    cluster_config, metric, start_node, start_node_process, wait_cluster, Nats, CLUSTER_WAIT,
-};
 use deskbridge_protocol::ErrorCode;
 use deskbridge_relay::Config;
-use support::{Client, Received};
+use deskbridge_testkit::cluster::{
+    cluster_config, metric, start_node, start_node_process, wait_cluster, Nats, CLUSTER_WAIT,
+};
+use deskbridge_testkit::{Client, Received};
+
+const RELAY: &str = env!("CARGO_BIN_EXE_deskbridge-relay");
 
 #[actix_web::test]
 async fn without_nats_same_node_pairs_go_on_and_cross_node_pairs_resume_after() {
@@ -83,6 +82,7 @@ async fn a_dead_nodes_desktop_goes_offline_in_time_and_comes_back_through_anothe
     let nats = Nats::start();
     let (heartbeat, timeout) = (Duration::from_millis(250), Duration::from_millis(1500));
     let mut a = start_node_process(
+        RELAY,
         &nats,
         "node-a",
         &[

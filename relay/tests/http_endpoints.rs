@@ -1,8 +1,6 @@
 //! The relay's plain HTTP endpoints: the embedded page, `/healthz` and `/metrics`.
 
-mod support;
-
-use support::{http_get, start_relay, test_config, Client};
+use deskbridge_testkit::{http_get, start_relay, test_config, Client};
 
 #[actix_web::test]
 async fn serves_the_embedded_page_with_security_headers() {

@@ -1,14 +1,12 @@
 //! Connection lifecycle through a real relay: replacing a desktop, heartbeats, the auth timeout
 //! and graceful shutdown.
 
-mod support;
-
 use std::time::Duration;
 
 use awc::ws::CloseCode;
 use deskbridge_protocol::ErrorCode;
 use deskbridge_relay::Config;
-use support::{start_relay, test_config, Client, Received};
+use deskbridge_testkit::{start_relay, test_config, Client, Received};
 
 #[actix_web::test]
 async fn a_new_desktop_replaces_the_old_one_and_viewers_stay_online() {

@@ -1,11 +1,9 @@
 //! Pairing and routing through a real relay: desktop ↔ viewers, fan-out, presence, history,
 //! `peer_offline`, the viewer limit, and the 2018 prototype's exact messages.
 
-mod support;
-
 use deskbridge_protocol::{ErrorCode, ServerMessage};
 use deskbridge_relay::Config;
-use support::{decode, start_relay, test_config, Client, WAIT};
+use deskbridge_testkit::{decode, start_relay, test_config, Client, WAIT};
 
 #[actix_web::test]
 async fn desktop_and_viewer_exchange_messages_byte_for_byte() {

@@ -1,55 +1,25 @@
 //! Who may connect, against a real relay: tokens bound to id and mode, refusals with 1008,
 //! revocation that closes live sessions, the Origin check, and each abuse limit.
 
-mod support;
-
 use std::time::Duration;
 
 use awc::ws::CloseCode;
-use deskbridge_protocol::{ClientId, ClientMode, ErrorCode};
-use deskbridge_relay::auth::keys::{Key, KeySet};
-use deskbridge_relay::auth::token;
+use deskbridge_auth::{Claims, KeySet};
+use deskbridge_protocol::{ClientMode, ErrorCode};
 use deskbridge_relay::Config;
-use support::{http_get, start_relay, test_config, Client};
+use deskbridge_testkit::tokens::{claims, keys, mint, secured, sign};
+use deskbridge_testkit::{http_get, start_relay, test_config, Client};
+use serde_json::json;
 
-fn keys(kid: &str, byte: u8) -> KeySet {
-    KeySet::from_keys(vec![Key {
-        kid: kid.into(),
-        secret: vec![byte; 32],
-    }])
-    .unwrap()
-}
-
-fn secured(keys: KeySet) -> Config {
-    Config {
-        allow_anonymous: false,
-        keys: Some(keys),
-        ..test_config()
-    }
-}
-
-fn mint(keys: &KeySet, id: &str, mode: ClientMode) -> String {
-    token::mint(
-        keys,
-        &ClientId::new(id).unwrap(),
-        mode,
-        Duration::from_secs(600),
-    )
-}
-
-async fn auth_with(client: &mut Client, id: &str, mode: &str, token: Option<&str>) {
-    let token = token.map_or(String::new(), |t| format!(r#","token":"{t}""#));
-    client
-        .send(&format!(
-            r#"{{"event":"authentication","client_id":"{id}","client_mode":"{mode}"{token}}}"#
-        ))
-        .await;
+/// Tokens required, checked against `keys`.
+fn secured_by(keys: &KeySet) -> Config {
+    secured(test_config(), keys)
 }
 
 /// Connects, authenticates and expects `unauthorized` then close 1008.
 async fn expect_refused(addr: std::net::SocketAddr, id: &str, mode: &str, token: Option<&str>) {
     let mut client = Client::connect(addr).await;
-    auth_with(&mut client, id, mode, token).await;
+    client.authenticate(id, mode, token).await;
     client.expect_error(ErrorCode::Unauthorized).await;
     assert_eq!(
         client.expect_close().await,
@@ -61,26 +31,21 @@ async fn expect_refused(addr: std::net::SocketAddr, id: &str, mode: &str, token:
 #[actix_web::test]
 async fn a_token_opens_only_its_own_id_and_mode() {
     let k = keys("k1", 1);
-    let relay = start_relay(secured(k.clone()));
+    let relay = start_relay(secured_by(&k));
     let addr = relay.addr();
 
     let mut desktop = Client::connect(addr).await;
-    auth_with(
-        &mut desktop,
-        "alice",
-        "desktop",
-        Some(&mint(&k, "alice", ClientMode::Desktop)),
-    )
-    .await;
+    desktop
+        .authenticate(
+            "alice",
+            "desktop",
+            Some(&mint(&k, "alice", ClientMode::Desktop)),
+        )
+        .await;
     assert_eq!(desktop.next_event().await["event"], "welcome");
     let mut web = Client::connect(addr).await;
-    auth_with(
-        &mut web,
-        "alice",
-        "web",
-        Some(&mint(&k, "alice", ClientMode::Web)),
-    )
-    .await;
+    web.authenticate("alice", "web", Some(&mint(&k, "alice", ClientMode::Web)))
+        .await;
     assert_eq!(web.next_event().await["event"], "welcome");
     web.expect_presence("online", 1).await;
 
@@ -104,21 +69,14 @@ async fn a_token_opens_only_its_own_id_and_mode() {
     )
     .await;
     let now = jsonwebtoken::get_current_timestamp();
-    let expired = token::Claims {
-        sub: "alice".into(),
-        mode: ClientMode::Web,
-        exp: now - 3600,
-        iat: now - 7200,
-        jti: "old".into(),
-    };
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    header.kid = Some("k1".into());
-    let expired = jsonwebtoken::encode(
-        &header,
-        &expired,
-        &jsonwebtoken::EncodingKey::from_secret(&[1; 32]),
-    )
-    .unwrap();
+    let expired = sign(
+        k.signing(),
+        &claims(
+            "alice",
+            "web",
+            json!({ "exp": now - 3600, "iat": now - 7200 }),
+        ),
+    );
     expect_refused(addr, "alice", "web", Some(&expired)).await;
     let none_alg = {
         use base64::Engine as _;
@@ -141,6 +99,28 @@ async fn a_token_opens_only_its_own_id_and_mode() {
 }
 
 #[actix_web::test]
+async fn a_token_not_valid_yet_or_for_another_audience_is_refused() {
+    let k = keys("k1", 1);
+    let relay = start_relay(secured_by(&k));
+    let addr = relay.addr();
+    let now = jsonwebtoken::get_current_timestamp();
+    let future = sign(
+        k.signing(),
+        &claims("alice", "web", json!({ "nbf": now + 3600 })),
+    );
+    expect_refused(addr, "alice", "web", Some(&future)).await;
+    let elsewhere = sign(k.signing(), &claims("alice", "web", json!({ "aud": 5 })));
+    expect_refused(addr, "alice", "web", Some(&elsewhere)).await;
+
+    // Within the clock-skew allowance (30 s by default), a not-before is no reason to refuse.
+    let almost = sign(
+        k.signing(),
+        &claims("alice", "web", json!({ "nbf": now + 5 })),
+    );
+    Client::join_with_token(addr, "alice", "web", Some(&almost)).await;
+}
+
+#[actix_web::test]
 async fn a_relay_without_keys_refuses_to_start_unless_anonymous() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let err = deskbridge_relay::RelayHandle::spawn(listener, Config::default())
@@ -156,21 +136,23 @@ async fn revoking_a_token_closes_its_live_session_and_refuses_it_later() {
     let k = keys("k1", 1);
     let relay = start_relay(Config {
         revoked_file: Some(revoked.clone()),
-        ..secured(k.clone())
+        ..secured_by(&k)
     });
     let stolen = mint(&k, "laptop", ClientMode::Desktop);
     let mut desktop = Client::connect(relay.addr()).await;
-    auth_with(&mut desktop, "laptop", "desktop", Some(&stolen)).await;
+    desktop
+        .authenticate("laptop", "desktop", Some(&stolen))
+        .await;
     assert_eq!(desktop.next_event().await["event"], "welcome");
     let viewer_token = mint(&k, "laptop", ClientMode::Web);
     let mut web = Client::connect(relay.addr()).await;
-    auth_with(&mut web, "laptop", "web", Some(&viewer_token)).await;
+    web.authenticate("laptop", "web", Some(&viewer_token)).await;
     web.expect_presence("online", 1).await;
 
-    let claims: token::Claims = jsonwebtoken::dangerous::insecure_decode(&stolen)
+    let stolen_claims: Claims = jsonwebtoken::dangerous::insecure_decode(&stolen)
         .unwrap()
         .claims;
-    std::fs::write(&revoked, format!("# stolen\n{}\n", claims.jti)).unwrap();
+    std::fs::write(&revoked, format!("# stolen\n{}\n", stolen_claims.jti)).unwrap();
 
     // The relay notices the edit within its poll interval (2 s) and closes the session.
     let error = desktop.next_named("error").await;

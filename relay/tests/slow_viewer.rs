@@ -2,10 +2,8 @@
 //! else: its telemetry is dropped (and counted) once its queue is full, while the other viewers of
 //! the same desktop receive every message.
 
-mod support;
-
 use deskbridge_relay::Config;
-use support::{http_get, start_relay, test_config, Client};
+use deskbridge_testkit::{http_get, start_relay, test_config, Client};
 
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()

@@ -1,11 +1,9 @@
 //! The relay serving HTTPS and WSS itself, with a certificate generated for the test.
 
-mod support;
-
 use std::sync::Arc;
 
 use deskbridge_relay::{tls, Config};
-use support::{start_relay, test_config, Client};
+use deskbridge_testkit::{start_relay, test_config, Client};
 
 struct TestCert {
     _dir: tempfile::TempDir,

@@ -3,20 +3,19 @@
 
 use std::time::Duration;
 
-use deskbridge_protocol::{ClientId, ClientMode};
-use deskbridge_relay::auth::keys::KeySet;
-use deskbridge_relay::auth::token;
+use deskbridge_auth::KeySet;
+use deskbridge_protocol::ClientMode;
+use deskbridge_testkit::tokens::{mint, secured};
 
-use crate::harness::{relay_config, start_relay, ws_url, AgentProcess, Home, FAST};
+use deskbridge_testkit::{start_relay, ws_url};
 
-fn keyed_relay_config(home: &Home) -> (deskbridge_relay::Config, KeySet) {
+use crate::harness::{relay_config, AgentProcess, Home, FAST};
+
+fn keyed_relay_config(home: &Home) -> (deskbridge_testkit::Config, KeySet) {
     let path = home.path().join("relay.keys");
     KeySet::generate(&path, false).unwrap();
     let keys = KeySet::load(&path).unwrap();
-    let mut config = relay_config();
-    config.allow_anonymous = false;
-    config.keys = Some(keys.clone());
-    (config, keys)
+    (secured(relay_config(), &keys), keys)
 }
 
 #[actix_rt::test]
@@ -26,12 +25,7 @@ async fn a_valid_token_connects_and_a_refused_one_says_what_to_do() {
     let relay = start_relay(config);
     let url = ws_url(relay.addr());
 
-    let good = token::mint(
-        &keys,
-        &ClientId::new("locked").unwrap(),
-        ClientMode::Desktop,
-        Duration::from_secs(600),
-    );
+    let good = mint(&keys, "locked", ClientMode::Desktop);
     let agent = AgentProcess::run(&home, &url, "locked", &[FAST, &["--token", &good]].concat());
     agent
         .wait_for_log("connected to the relay as locked", Duration::from_secs(10))
@@ -44,12 +38,7 @@ async fn a_valid_token_connects_and_a_refused_one_says_what_to_do() {
     drop(agent);
 
     // A token for another id is refused by the relay.
-    let wrong = token::mint(
-        &keys,
-        &ClientId::new("someone-else").unwrap(),
-        ClientMode::Desktop,
-        Duration::from_secs(600),
-    );
+    let wrong = mint(&keys, "someone-else", ClientMode::Desktop);
     let other_home = Home::new();
     let refused = AgentProcess::run(
         &other_home,

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use deskbridge_protocol::{BeepResult, DesktopState, ServerMessage};
 
-use crate::harness::{
-    capture_to_file, relay_config, start_relay, ws_url, AgentProcess, Home, Viewer, FAST,
-};
+use deskbridge_testkit::{start_relay, ws_url, Client};
 
-async fn beep(viewer: &mut Viewer, id: &str) -> BeepResult {
+use crate::harness::{capture_to_file, relay_config, AgentProcess, Home, FAST};
+
+async fn beep(viewer: &mut Client, id: &str) -> BeepResult {
     viewer
         .send(&format!(r#"{{"event":"beep","id":"{id}"}}"#))
         .await;
@@ -48,7 +48,7 @@ async fn a_beep_is_played_as_an_880_hz_tone_and_acknowledged() {
     let home = Home::new();
     let capture = home.path().join("played.raw");
     capture_to_file(&home, &capture);
-    let mut viewer = Viewer::connect(relay.addr(), "beep-box").await;
+    let mut viewer = Client::join(relay.addr(), "beep-box", "web").await;
     let agent = AgentProcess::run(&home, &ws_url(relay.addr()), "beep-box", FAST);
     viewer
         .expect_desktop(DesktopState::Online, Duration::from_secs(10))
@@ -121,7 +121,7 @@ async fn a_beep_without_an_audio_device_is_answered_with_a_clear_error() {
         "pcm.!default { type hw; card 7; device 0 }\nctl.!default { type hw; card 7 }\n",
     )
     .unwrap();
-    let mut viewer = Viewer::connect(relay.addr(), "mute-box").await;
+    let mut viewer = Client::join(relay.addr(), "mute-box", "web").await;
     let agent = AgentProcess::run(&home, &ws_url(relay.addr()), "mute-box", FAST);
     viewer
         .expect_desktop(DesktopState::Online, Duration::from_secs(10))

@@ -5,34 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use deskbridge_protocol::{ClientId, ClientMode};
-use deskbridge_relay::auth::keys::{Key, KeySet};
-use deskbridge_relay::auth::token;
-use deskbridge_relay::Config;
+use deskbridge_protocol::ClientMode;
+use deskbridge_testkit::tokens::{keys, mint, secured};
+use deskbridge_testkit::{start_relay, start_relay_on, ws_url, Client};
 
 use crate::chromium::Browser;
-use crate::harness::{
-    capture_to_file, relay_config, start_relay, start_relay_on, ws_url, AgentProcess, Home, FAST,
-};
+use crate::harness::{capture_to_file, relay_config, AgentProcess, Home, FAST};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn secured(keys: &KeySet) -> Config {
-    Config {
-        allow_anonymous: false,
-        keys: Some(keys.clone()),
-        ..relay_config()
-    }
-}
-
-fn mint(keys: &KeySet, id: &str, mode: ClientMode) -> String {
-    token::mint(
-        keys,
-        &ClientId::new(id).unwrap(),
-        mode,
-        Duration::from_secs(3600),
-    )
-}
 
 /// Keeps one core busy on and off, so the desktop's CPU figure visibly moves.
 struct Wobble(Arc<AtomicBool>);
@@ -65,13 +45,9 @@ impl Drop for Wobble {
 
 #[actix_rt::test]
 async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
-    let keys = KeySet::from_keys(vec![Key {
-        kid: "e2e".into(),
-        secret: vec![7; 32],
-    }])
-    .unwrap();
+    let keys = keys("e2e", 7);
     let id = "browser-box";
-    let relay = start_relay(secured(&keys));
+    let relay = start_relay(secured(relay_config(), &keys));
     let addr = relay.addr();
     let home = Home::new();
     capture_to_file(&home, &home.path().join("played.raw"));
@@ -114,7 +90,7 @@ async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
     // what the desktop really sent: on a machine pinned at 100 % the figure cannot change, and
     // then the page must at least show exactly what was sent.
     let side_token = mint(&keys, id, ClientMode::Web);
-    let mut side = crate::harness::Viewer::connect_with(addr, id, "web", Some(&side_token)).await;
+    let mut side = Client::join_with_token(addr, id, "web", Some(&side_token)).await;
     let mut shown: Vec<String> = Vec::new();
     let mut sent: Vec<f64> = Vec::new();
     let deadline = std::time::Instant::now() + WAIT;
@@ -213,7 +189,7 @@ async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
             browser.attr("conn-state", "data-state").await.as_deref() != Some("connected")
         })
         .await;
-    let relay = start_relay_on(addr, secured(&keys));
+    let relay = start_relay_on(addr, secured(relay_config(), &keys));
     browser
         .wait_until("reconnected", Duration::from_secs(40), || async {
             browser.attr("conn-state", "data-state").await.as_deref() == Some("connected")
@@ -242,7 +218,7 @@ async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
 async fn a_prototype_desktop_is_shown_and_a_wrong_token_is_explained() {
     let relay = start_relay(relay_config()); // anonymous: the 2018 prototype had no tokens
     let addr = relay.addr();
-    let mut prototype = crate::harness::Viewer::connect_as(addr, "proto", "desktop").await;
+    let mut prototype = Client::join(addr, "proto", "desktop").await;
 
     let browser = Browser::start().await;
     browser
@@ -285,21 +261,9 @@ async fn a_prototype_desktop_is_shown_and_a_wrong_token_is_explained() {
     );
 
     // A relay that requires tokens refuses a forged one, and the page says so in words.
-    let keys = KeySet::from_keys(vec![Key {
-        kid: "k".into(),
-        secret: vec![1; 32],
-    }])
-    .unwrap();
-    let strict = start_relay(secured(&keys));
-    let forged = mint(
-        &KeySet::from_keys(vec![Key {
-            kid: "k".into(),
-            secret: vec![2; 32],
-        }])
-        .unwrap(),
-        "victim",
-        ClientMode::Web,
-    );
+    let strict_keys = keys("k", 1);
+    let strict = start_relay(secured(relay_config(), &strict_keys));
+    let forged = mint(&keys("k", 2), "victim", ClientMode::Web);
     browser
         .client
         .goto(&format!(

@@ -3,7 +3,6 @@
 //! Uses Debian's `chromium` and `chromium-driver` packages; if either is missing the test fails
 //! and says which package to install — browser tests are never skipped.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,10 +33,7 @@ impl Browser {
     pub async fn start() -> Self {
         require(CHROMIUM, "chromium");
         require(CHROMEDRIVER, "chromium-driver");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port for chromedriver")
-            .port();
+        let port = deskbridge_testkit::free_port();
         // Its own process group, so dropping the browser also ends the Chromium processes
         // ChromeDriver started, even when a test fails half-way.
         let driver = Command::new(CHROMEDRIVER)

@@ -1,21 +1,16 @@
-//! Test harness: a real relay on a loopback port, the real agent binary as a child process, and a
-//! web viewer speaking the protocol over a real WebSocket.
+//! The agent's own test harness: the real agent binary as a child process in a private HOME, and
+//! sound captured through ALSA. The relay, tokens and the viewer's WebSocket client come from
+//! `deskbridge-testkit`.
 //!
 //! Every wait has a deadline and fails with what was seen so far; every child process is killed
 //! when its handle drops, so a failing test leaves nothing running.
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use actix_codec::Framed;
-use awc::ws::{Codec, Frame, Message};
-use awc::BoxedSocket;
-use deskbridge_protocol::{DesktopState, ServerMessage};
-use deskbridge_relay::{Config, RelayHandle};
-use futures_util::{SinkExt, StreamExt};
+use deskbridge_testkit::Config;
 
 /// A relay config with short timeouts, no tokens required.
 pub fn relay_config() -> Config {
@@ -25,28 +20,6 @@ pub fn relay_config() -> Config {
         client_timeout: Duration::from_secs(10),
         auth_timeout: Duration::from_secs(5),
         ..Default::default()
-    }
-}
-
-/// Starts a relay on an ephemeral loopback port.
-pub fn start_relay(config: Config) -> RelayHandle {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    RelayHandle::spawn(listener, config).expect("start the relay")
-}
-
-/// Starts a relay on a given address, retrying while the port is still being released.
-pub fn start_relay_on(addr: SocketAddr, config: Config) -> RelayHandle {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpListener::bind(addr) {
-            Ok(listener) => {
-                return RelayHandle::spawn(listener, config).expect("restart the relay")
-            }
-            Err(_) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => panic!("cannot bind {addr} again: {e}"),
-        }
     }
 }
 
@@ -166,125 +139,6 @@ impl Drop for AgentProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-pub fn ws_url(addr: SocketAddr) -> String {
-    format!("ws://{addr}/ws")
-}
-
-/// A web viewer: an awc WebSocket client authenticated as `client_mode: web`.
-pub struct Viewer {
-    socket: Framed<BoxedSocket, Codec>,
-    /// Everything received, for failure messages.
-    pub seen: Vec<String>,
-}
-
-impl Viewer {
-    pub async fn connect(addr: SocketAddr, id: &str) -> Self {
-        Self::connect_as(addr, id, "web").await
-    }
-
-    /// Connects in `mode` (`web`, or `desktop` to play a prototype desktop by hand).
-    pub async fn connect_as(addr: SocketAddr, id: &str, mode: &str) -> Self {
-        Self::connect_with(addr, id, mode, None).await
-    }
-
-    /// Connects in `mode`, presenting `token` if given.
-    pub async fn connect_with(addr: SocketAddr, id: &str, mode: &str, token: Option<&str>) -> Self {
-        let (_, socket) = awc::Client::new()
-            .ws(ws_url(addr))
-            .connect()
-            .await
-            .expect("viewer connects to the relay");
-        let mut viewer = Self {
-            socket,
-            seen: Vec::new(),
-        };
-        viewer
-            .send(&format!(
-                r#"{{"event":"authentication","client_id":"{id}","client_mode":"{mode}"{}}}"#,
-                token.map_or(String::new(), |t| format!(r#","token":"{t}""#))
-            ))
-            .await;
-        viewer
-            .expect("welcome", Duration::from_secs(5), |m| {
-                matches!(m, ServerMessage::Welcome(_)).then_some(())
-            })
-            .await;
-        viewer
-    }
-
-    pub async fn send(&mut self, text: &str) {
-        self.socket
-            .send(Message::Text(text.to_owned().into()))
-            .await
-            .expect("viewer sends");
-    }
-
-    /// The next protocol message, answering pings on the way; `None` at the deadline.
-    async fn next(&mut self, deadline: Instant) -> Option<ServerMessage> {
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let frame = match actix_rt::time::timeout(left, self.socket.next()).await {
-                Err(_) => return None,
-                Ok(None) => panic!("the relay closed the viewer; seen: {:#?}", self.seen),
-                Ok(Some(frame)) => frame.expect("viewer reads a frame"),
-            };
-            match frame {
-                Frame::Text(bytes) => {
-                    let text = String::from_utf8(bytes.to_vec()).expect("utf-8 text");
-                    self.seen.push(text.clone());
-                    match serde_json::from_str(&text) {
-                        Ok(message) => return Some(message),
-                        Err(e) => panic!("viewer got an unparsable message {text}: {e}"),
-                    }
-                }
-                Frame::Ping(payload) => {
-                    let _ = self.socket.send(Message::Pong(payload)).await;
-                }
-                Frame::Close(reason) => panic!("relay closed the viewer: {reason:?}"),
-                _ => {}
-            }
-        }
-    }
-
-    /// Waits for a message that `pick` accepts, skipping others; panics at the deadline.
-    pub async fn expect<T>(
-        &mut self,
-        what: &str,
-        within: Duration,
-        mut pick: impl FnMut(&ServerMessage) -> Option<T>,
-    ) -> T {
-        let deadline = Instant::now() + within;
-        while let Some(message) = self.next(deadline).await {
-            if let Some(found) = pick(&message) {
-                return found;
-            }
-        }
-        panic!(
-            "viewer saw no {what} within {within:?}; it saw:\n{}",
-            self.seen.join("\n")
-        )
-    }
-
-    /// Waits for `presence` with the desktop in `state`.
-    pub async fn expect_desktop(&mut self, state: DesktopState, within: Duration) {
-        self.expect(&format!("presence {state:?}"), within, |m| match m {
-            ServerMessage::Presence(p) if p.desktop == state => Some(()),
-            _ => None,
-        })
-        .await
-    }
-
-    /// Collects messages for `window`; used only to check that something does *not* happen.
-    pub async fn collect_for(&mut self, window: Duration) -> Vec<ServerMessage> {
-        let deadline = Instant::now() + window;
-        let mut got = Vec::new();
-        while let Some(m) = self.next(deadline).await {
-            got.push(m);
-        }
-        got
     }
 }
 

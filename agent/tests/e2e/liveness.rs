@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use deskbridge_protocol::DesktopState;
 
-use crate::harness::{relay_config, start_relay, AgentProcess, Home, Viewer, FAST};
+use deskbridge_testkit::{start_relay, Client};
+
+use crate::harness::{relay_config, AgentProcess, Home, FAST};
 
 /// Forwards loopback TCP connections to `target`; existing ones can be frozen.
 struct Proxy {
@@ -136,7 +138,7 @@ async fn a_silent_relay_is_detected_and_the_agent_reconnects() {
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
     // The new connection is a working one: a viewer sees the desktop and its reports.
-    let mut viewer = Viewer::connect(relay.addr(), "quiet").await;
+    let mut viewer = Client::join(relay.addr(), "quiet", "web").await;
     viewer
         .expect_desktop(DesktopState::Online, Duration::from_secs(5))
         .await;

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use deskbridge_protocol::{DesktopState, ServerMessage};
 
-use crate::harness::{
-    relay_config, start_relay, start_relay_on, ws_url, AgentProcess, Home, Viewer, FAST,
-};
+use deskbridge_testkit::{start_relay, start_relay_on, ws_url, Client};
+
+use crate::harness::{relay_config, AgentProcess, Home, FAST};
 
 #[actix_rt::test]
 async fn the_agent_is_back_after_the_relay_restarts_without_restarting_itself() {
@@ -14,7 +14,7 @@ async fn the_agent_is_back_after_the_relay_restarts_without_restarting_itself() 
     let addr = relay.addr();
     let home = Home::new();
     let mut agent = AgentProcess::run(&home, &ws_url(addr), "phoenix", FAST);
-    let mut viewer = Viewer::connect(addr, "phoenix").await;
+    let mut viewer = Client::join(addr, "phoenix", "web").await;
     viewer
         .expect_desktop(DesktopState::Online, Duration::from_secs(10))
         .await;
@@ -27,7 +27,7 @@ async fn the_agent_is_back_after_the_relay_restarts_without_restarting_itself() 
         .await;
     let relay = start_relay_on(addr, relay_config());
 
-    let mut viewer = Viewer::connect(addr, "phoenix").await;
+    let mut viewer = Client::join(addr, "phoenix", "web").await;
     viewer
         .expect_desktop(DesktopState::Online, Duration::from_secs(15))
         .await;
@@ -84,7 +84,7 @@ async fn a_replaced_agent_backs_off_instead_of_fighting() {
 
     // With a 100 ms–1 s backoff the first agent would be back within a second if it fought.
     // Over three seconds it stays away, and the second one keeps the id.
-    let mut viewer = Viewer::connect(relay.addr(), "twin").await;
+    let mut viewer = Client::join(relay.addr(), "twin", "web").await;
     let seen = viewer.collect_for(Duration::from_secs(3)).await;
     assert_eq!(
         first
@@ -126,11 +126,11 @@ async fn with_several_relays_the_agent_moves_to_the_next_when_one_goes_away() {
     let home = Home::new();
     let agent = AgentProcess::run(&home, &relays, "nomad", FAST);
 
-    let mut on_first = Viewer::connect(first.addr(), "nomad").await;
+    let mut on_first = Client::join(first.addr(), "nomad", "web").await;
     on_first
         .expect_desktop(DesktopState::Online, Duration::from_secs(10))
         .await;
-    let mut on_second = Viewer::connect(second.addr(), "nomad").await;
+    let mut on_second = Client::join(second.addr(), "nomad", "web").await;
     on_second
         .expect_desktop(DesktopState::Offline, Duration::from_secs(5))
         .await;

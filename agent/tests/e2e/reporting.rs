@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use deskbridge_protocol::{Cpu, DesktopState, ServerMessage};
 
-use crate::harness::{relay_config, start_relay, ws_url, AgentProcess, Home, Viewer, FAST};
+use deskbridge_testkit::{start_relay, ws_url, Client};
+
+use crate::harness::{relay_config, AgentProcess, Home, FAST};
 
 const TOKEN: &str = "tok-do-not-log-4f9a2c";
 
 #[actix_rt::test]
 async fn cpu_reports_arrive_every_second_with_sane_values() {
     let relay = start_relay(relay_config());
-    let mut viewer = Viewer::connect(relay.addr(), "cpu-box").await;
+    let mut viewer = Client::join(relay.addr(), "cpu-box", "web").await;
     let home = Home::new();
     let mut args = FAST.to_vec();
     args.extend(["--token", TOKEN]);

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::harness::{relay_config, start_relay, AgentProcess, Home, FAST};
+use deskbridge_testkit::start_relay;
+
+use crate::harness::{relay_config, AgentProcess, Home, FAST};
 
 /// A relay config serving TLS with a fresh self-signed certificate for `localhost`; returns the
 /// certificate's PEM too.
-fn tls_relay_config() -> (deskbridge_relay::Config, String) {
+fn tls_relay_config() -> (deskbridge_testkit::Config, String) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),

@@ -1,21 +1,20 @@
-//! Who may connect: token checks at `authentication`, the key file, revocation, and the
-//! `keygen`/`token` tools built on them.
+//! Who may connect: token checks at `authentication` (through `deskbridge-auth`, which holds the
+//! key file and the token format) and revocation, which watches a file and is relay-side.
 
-pub mod keys;
 pub mod revocation;
-pub mod token;
 
 use std::time::Duration;
 
 use deskbridge_protocol::Authentication;
 
-use keys::KeySet;
+use deskbridge_auth::token::Verifier;
+use deskbridge_auth::{KeySet, TokenError};
 use revocation::Revocations;
-use token::TokenError;
 
 /// Decides whether an `authentication` message is let in.
 pub struct Authenticator {
-    keys: Option<KeySet>,
+    /// The relay's keys and clock-skew allowance; `None` when it has no keys (anonymous only).
+    verifier: Option<Verifier>,
     allow_anonymous: bool,
     pub revocations: Revocations,
 }
@@ -42,8 +41,10 @@ pub enum AuthSetupError {
 }
 
 impl Authenticator {
+    /// `clock_skew` is how far a token's `exp` and `nbf` may be off (`--clock-skew`).
     pub fn new(
         keys: Option<KeySet>,
+        clock_skew: Duration,
         allow_anonymous: bool,
         revoked_file: Option<std::path::PathBuf>,
     ) -> Result<Self, AuthSetupError> {
@@ -60,7 +61,7 @@ impl Authenticator {
                 source,
             })?;
         Ok(Self {
-            keys,
+            verifier: keys.map(|keys| Verifier::new(keys, clock_skew)),
             allow_anonymous,
             revocations,
         })
@@ -70,9 +71,9 @@ impl Authenticator {
     /// always verified, even if anonymous clients are allowed: a bad token is an error, not a
     /// reason to fall back to anonymous.
     pub fn admit(&self, auth: &Authentication) -> Result<Admitted, TokenError> {
-        match (&auth.token, &self.keys) {
-            (Some(token), Some(keys)) => {
-                let claims = token::verify(keys, token, &auth.client_id, auth.client_mode)?;
+        match (&auth.token, &self.verifier) {
+            (Some(token), Some(verifier)) => {
+                let claims = verifier.verify(token, &auth.client_id, auth.client_mode)?;
                 if self.revocations.is_revoked(&claims.jti) {
                     return Err(TokenError::Revoked(claims.jti));
                 }

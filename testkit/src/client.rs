@@ -1,40 +1,18 @@
-//! Shared helpers for the relay's integration tests: a real relay on an ephemeral loopback port
-//! and a real WebSocket client (awc) that reads JSON events with deadlines.
+//! A real WebSocket client (awc) that plays a desktop or a viewer: it authenticates, reads events
+//! with deadlines, answers the relay's pings on the way, and keeps what it saw for failure
+//! messages. Must run inside an actix system (`#[actix_web::test]`, `#[actix_rt::test]`).
 
-#![allow(dead_code)] // each test binary uses a different subset
-
-pub mod process;
-pub mod raw;
-
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use actix_web::web::Bytes;
 use awc::ws::{self, CloseCode, Frame, Message};
-use deskbridge_protocol::{ErrorCode, ServerMessage};
-use deskbridge_relay::{Config, RelayHandle};
+use bytes::Bytes;
+use deskbridge_protocol::{DesktopState, ErrorCode, ServerMessage};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
+use tokio::time::Instant;
 
-/// How long a test waits for something that should happen at once.
-pub const WAIT: Duration = Duration::from_secs(5);
-
-/// Anonymous clients and rate limits out of the way; tests of a limit set it themselves.
-pub fn test_config() -> Config {
-    Config {
-        allow_anonymous: true,
-        message_rate: 10_000,
-        message_burst: 10_000,
-        commands_per_second: 10_000,
-        ..Config::default()
-    }
-}
-
-pub fn start_relay(config: Config) -> RelayHandle {
-    let _ = env_logger::builder().is_test(true).try_init();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
-    RelayHandle::spawn(listener, config).expect("relay starts")
-}
+use crate::relay::{ws_url, WAIT};
 
 type Framed = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
 
@@ -47,36 +25,59 @@ pub enum Received {
 
 pub struct Client {
     framed: Framed,
+    /// Every text frame received so far, for failure messages.
+    pub seen: Vec<String>,
 }
 
 impl Client {
+    /// Opens `ws://ADDR/ws` without authenticating.
     pub async fn connect(addr: SocketAddr) -> Self {
         let (_, framed) = awc::Client::new()
-            .ws(format!("ws://{addr}/ws"))
+            .ws(ws_url(addr))
             .max_frame_size(1 << 20)
             .connect()
             .await
             .expect("websocket handshake");
-        Self { framed }
+        Self::from_framed(framed)
     }
 
+    /// Wraps a connection made some other way (TLS, custom headers).
     pub fn from_framed(framed: Framed) -> Self {
-        Self { framed }
+        Self {
+            framed,
+            seen: Vec::new(),
+        }
     }
 
-    /// Connects and authenticates, consuming `welcome`.
+    /// Connects and authenticates anonymously as `id` in `mode`, consuming `welcome`.
     pub async fn join(addr: SocketAddr, id: &str, mode: &str) -> Self {
+        Self::join_with_token(addr, id, mode, None).await
+    }
+
+    /// Connects and authenticates as `id` in `mode`, presenting `token` if given, consuming
+    /// `welcome`.
+    pub async fn join_with_token(
+        addr: SocketAddr,
+        id: &str,
+        mode: &str,
+        token: Option<&str>,
+    ) -> Self {
         let mut client = Self::connect(addr).await;
-        client
-            .send(&format!(
-                r#"{{"event":"authentication","client_id":"{id}","client_mode":"{mode}"}}"#
-            ))
-            .await;
+        client.authenticate(id, mode, token).await;
         let welcome = client.next_event().await;
         assert_eq!(welcome["event"], "welcome", "{welcome}");
         assert_eq!(welcome["client_id"], id);
         assert_eq!(welcome["client_mode"], mode);
         client
+    }
+
+    /// Sends `authentication` for `id` in `mode`, with `token` if given.
+    pub async fn authenticate(&mut self, id: &str, mode: &str, token: Option<&str>) {
+        let token = token.map_or(String::new(), |t| format!(r#","token":"{t}""#));
+        self.send(&format!(
+            r#"{{"event":"authentication","client_id":"{id}","client_mode":"{mode}"{token}}}"#
+        ))
+        .await;
     }
 
     pub async fn send(&mut self, text: &str) {
@@ -99,16 +100,22 @@ impl Client {
 
     /// Like `recv`, but `None` if nothing arrives within `wait`.
     pub async fn recv_within(&mut self, wait: Duration) -> Option<Received> {
-        let deadline = tokio::time::Instant::now() + wait;
+        self.recv_until(Instant::now() + wait).await
+    }
+
+    /// Like `recv`, but `None` if nothing arrives by `deadline`.
+    pub async fn recv_until(&mut self, deadline: Instant) -> Option<Received> {
         loop {
             let frame = tokio::time::timeout_at(deadline, self.framed.next())
                 .await
                 .ok()?;
             match frame {
                 None => return Some(Received::Closed(None)),
-                Some(Err(e)) => panic!("websocket error: {e}"),
+                Some(Err(e)) => panic!("websocket error: {e}; seen: {:#?}", self.seen),
                 Some(Ok(Frame::Text(bytes))) => {
-                    return Some(Received::Text(String::from_utf8(bytes.to_vec()).unwrap()))
+                    let text = String::from_utf8(bytes.to_vec()).expect("utf-8 text");
+                    self.seen.push(text.clone());
+                    return Some(Received::Text(text));
                 }
                 Some(Ok(Frame::Close(reason))) => return Some(Received::Closed(reason)),
                 Some(Ok(Frame::Ping(payload))) => {
@@ -156,6 +163,62 @@ impl Client {
         }
     }
 
+    /// The next protocol message by `deadline`, decoded as the protocol crate's v1 type; panics
+    /// on close or on a message that is not v1.
+    pub async fn next_message(&mut self, deadline: Instant) -> Option<ServerMessage> {
+        match self.recv_until(deadline).await? {
+            Received::Text(text) => Some(
+                serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("not a v1 server message {text}: {e}")),
+            ),
+            Received::Closed(reason) => {
+                panic!(
+                    "the relay closed the client ({reason:?}); seen: {:#?}",
+                    self.seen
+                )
+            }
+        }
+    }
+
+    /// Waits for a message that `pick` accepts, skipping others; panics at the deadline with
+    /// everything seen.
+    pub async fn expect<T>(
+        &mut self,
+        what: &str,
+        within: Duration,
+        mut pick: impl FnMut(&ServerMessage) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + within;
+        while let Some(message) = self.next_message(deadline).await {
+            if let Some(found) = pick(&message) {
+                return found;
+            }
+        }
+        panic!(
+            "saw no {what} within {within:?}; saw:\n{}",
+            self.seen.join("\n")
+        )
+    }
+
+    /// Waits for `presence` with the desktop in `state`.
+    pub async fn expect_desktop(&mut self, state: DesktopState, within: Duration) {
+        self.expect(&format!("presence {state:?}"), within, |m| match m {
+            ServerMessage::Presence(p) if p.desktop == state => Some(()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Collects messages for `window`; used only to check that something does *not* happen.
+    pub async fn collect_for(&mut self, window: Duration) -> Vec<ServerMessage> {
+        let deadline = Instant::now() + window;
+        let mut got = Vec::new();
+        while let Some(m) = self.next_message(deadline).await {
+            got.push(m);
+        }
+        got
+    }
+
     /// Waits for an `error` event with `code` (skipping other events).
     pub async fn expect_error(&mut self, code: ErrorCode) -> Value {
         let error = self.next_named("error").await;
@@ -184,7 +247,7 @@ impl Client {
         }
     }
 
-    /// Asserts nothing but presence/history arrives within `wait`.
+    /// Asserts no text frame arrives within `wait`.
     pub async fn expect_quiet(&mut self, wait: Duration) {
         if let Some(Received::Text(text)) = self.recv_within(wait).await {
             panic!("expected nothing, got {text}");
@@ -201,6 +264,7 @@ pub fn decode(value: &Value) -> ServerMessage {
     serde_json::from_value(value.clone()).expect("a v1 server message")
 }
 
+/// A plain HTTP GET against the relay: status, body and headers.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, awc::http::header::HeaderMap) {
     let mut response = awc::Client::new()
         .get(format!("http://{addr}{path}"))

@@ -1,9 +1,7 @@
-//! Helpers for the cluster tests: a real `nats-server` on a free loopback port (killed with the
-//! test), relays joined through it, and waits with deadlines.
+//! Cluster mode: a real `nats-server` on a free loopback port (killed with the test), relays
+//! joined through it, and waits with deadlines.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,7 +9,9 @@ use std::time::{Duration, Instant};
 use deskbridge_relay::cluster::ClusterConfig;
 use deskbridge_relay::{Config, RelayHandle};
 
-use crate::support::{http_get, test_config};
+use crate::client::http_get;
+use crate::process::RelayProcess;
+use crate::relay::{free_port, start_relay, test_config};
 
 /// Longest wait for something the cluster should do within a heartbeat or a reconnect.
 pub const CLUSTER_WAIT: Duration = Duration::from_secs(15);
@@ -45,10 +45,7 @@ pub struct Nats {
 impl Nats {
     /// Starts a NATS server on a free loopback port and waits until it accepts clients.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let port = free_port();
         let mut nats = Self { port, child: None };
         nats.restart();
         nats
@@ -120,7 +117,7 @@ pub fn cluster_config(nats: &Nats, node: &str) -> Config {
 
 /// Starts an in-process relay with `config` and waits until it is connected to NATS.
 pub async fn start_node(config: Config) -> RelayHandle {
-    let relay = crate::support::start_relay(config);
+    let relay = start_relay(config);
     wait_cluster(relay.addr(), "ok").await;
     relay
 }
@@ -151,12 +148,11 @@ pub async fn metric(addr: SocketAddr, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in\n{text}"))
 }
 
-pub use crate::support::process::RelayProcess;
-
-/// A relay process joined to `nats` as `node`, with `extra` flags.
-pub fn start_node_process(nats: &Nats, node: &str, extra: &[&str]) -> RelayProcess {
+/// A relay process (`binary`: `env!("CARGO_BIN_EXE_deskbridge-relay")`) joined to `nats` as
+/// `node`, with `extra` flags.
+pub fn start_node_process(binary: &str, nats: &Nats, node: &str, extra: &[&str]) -> RelayProcess {
     let url = nats.url();
     let mut args = vec!["--nats", url.as_str(), "--node-id", node];
     args.extend_from_slice(extra);
-    RelayProcess::start(&args)
+    RelayProcess::start(binary, &args)
 }
