@@ -183,13 +183,13 @@ impl Agent {
 
     /// Picks the wait before the next attempt and says, in the log, why and what to do.
     fn delay_after(&mut self, ending: &Ending) -> Duration {
-        let id = &self.settings.id;
+        let id = self.settings.id.as_str();
         if ending.is_token_expired() {
             let delay = self.backoff.next_delay();
             log::error!(
                 "the relay refused this agent's token for id {id:?} because it has expired \
                  ({ending}); {}, then restart the agent; retrying in {}",
-                token_expiry::renew_hint(id.as_str()),
+                token_expiry::renew_hint(id),
                 show(delay)
             );
             return delay;

@@ -52,9 +52,13 @@ pub fn notice(expires: SystemTime, now: SystemTime, id: &str) -> Option<Notice> 
     match expires.duration_since(now) {
         Ok(left) if left >= WARN_BEFORE => None,
         Ok(left) => {
-            let days = left.as_secs() / (24 * 60 * 60);
+            let days = match left.as_secs() / (24 * 60 * 60) {
+                0 => "less than a day".to_owned(),
+                1 => "1 day".to_owned(),
+                n => format!("{n} days"),
+            };
             Some(Notice::Soon(format!(
-                "the desktop token expires on {when} (in {days} days); {renew}"
+                "the desktop token expires on {when} (in {days}); {renew}"
             )))
         }
         Err(_) => Some(Notice::Expired(format!(
@@ -118,6 +122,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("deskbridge-agent install"), "{text}");
+    }
+
+    #[test]
+    fn the_time_left_reads_naturally() {
+        let now = SystemTime::now();
+        let soon = |left| match notice(now + left, now, "pc") {
+            Some(Notice::Soon(text)) => text,
+            other => panic!("expected a warning, got {other:?}"),
+        };
+        assert!(soon(Duration::from_secs(60)).contains("(in less than a day)"));
+        assert!(soon(DAY + Duration::from_secs(1)).contains("(in 1 day)"));
+        assert!(soon(13 * DAY).contains("(in 13 days)"));
     }
 
     #[test]

@@ -237,7 +237,10 @@ fn with_its_port_taken_the_demo_stops_with_the_relays_error_and_never_says_it_is
     let mut demo = Demo::start(&home, squatter.port);
     let status = demo.wait_for_exit(Duration::from_secs(60));
     let everything = demo.everything();
-    assert!(!status.success(), "the demo exited with {status}; {everything}");
+    assert!(
+        !status.success(),
+        "the demo exited with {status}; {everything}"
+    );
     assert!(
         demo.stderr()
             .contains(&format!("cannot listen on 127.0.0.1:{}", squatter.port)),
