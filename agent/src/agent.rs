@@ -1,10 +1,14 @@
 //! The agent actor: owns the reconnect loop, the CPU sampler and the audio thread, and hands each
-//! live [`Session`] what it should send.
+//! live [`Session`] what it should send. It supervises its sessions through the one message they
+//! send, [`SessionEvent`]; sessions know nothing of this module.
 //!
-//! It dials the relay, and when a session ends it decides how long to wait before dialing again:
-//! exponential backoff with full jitter for ordinary failures (reset once a connection stayed up
-//! for `stable_after`), and a long pause when another copy of the agent took over the same id, so
-//! two copies never fight over it in a tight loop.
+//! It dials the relay, and when a dial fails or a session ends it decides, in one place, how long
+//! to wait before dialing again: exponential backoff with full jitter for ordinary failures (reset
+//! once a connection stayed up for `stable_after`), and a long pause when another copy of the
+//! agent took over the same id, so two copies never fight over it in a tight loop.
+//!
+//! It also reads when its desktop token expires and says so in its log while fewer than two weeks
+//! are left (see [`crate::token_expiry`]).
 //!
 //! Samples are taken on a fixed interval whether or not a session is up, so the CPU reading always
 //! has a recent baseline; while disconnected only the newest one is kept and it is sent right
@@ -20,38 +24,14 @@ use deskbridge_protocol::{
 use crate::audio::Audio;
 use crate::backoff::Backoff;
 use crate::sampler::Sampler;
-use crate::session::{CloseSession, Ending, Outgoing, Session};
+use crate::session::{CloseSession, Ending, Outgoing, Session, SessionEvent, SessionEventKind};
 use crate::settings::Settings;
+use crate::token_expiry;
 
 /// Largest frame accepted from the relay. Desktops receive only small commands.
 const MAX_FRAME: usize = 64 * 1024;
 /// How long shutdown waits for the closing handshake.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-
-/// Sent by a session when the relay said `welcome`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SessionReady {
-    pub generation: u64,
-}
-
-/// Sent by a session from `stopped`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SessionEnded {
-    pub generation: u64,
-    pub ending: Ending,
-    /// How long the session was authenticated, if it ever was.
-    pub lived: Option<Duration>,
-}
-
-/// A `beep` arrived from the relay.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct BeepRequested {
-    pub generation: u64,
-    pub id: Option<String>,
-}
 
 /// The audio thread's answer to a beep.
 #[derive(Message)]
@@ -137,7 +117,7 @@ impl Agent {
                         let addr = Session::start(
                             socket,
                             generation,
-                            ctx.address(),
+                            ctx.address().recipient(),
                             agent.authentication(),
                             agent.settings.timing.clone(),
                         );
@@ -148,14 +128,11 @@ impl Agent {
                         });
                     }
                     Err(e) => {
-                        let delay = agent.backoff.next_delay();
-                        agent.next_relay();
-                        log::warn!(
-                            "cannot connect to the relay at {relay}: {e}; trying {} in {}",
-                            agent.settings.relays.nth(agent.relay_index),
-                            show(delay)
-                        );
-                        agent.reconnect_after(delay, ctx);
+                        let ending = Ending::Unreachable {
+                            relay: relay.to_string(),
+                            error: e.to_string(),
+                        };
+                        agent.ended(generation, ending, None, ctx);
                     }
                 }
             })
@@ -172,9 +149,51 @@ impl Agent {
         ctx.run_later(delay, |agent, ctx| agent.connect(ctx));
     }
 
+    /// The one path after a failed dial or an ended session: forget the session, and unless
+    /// stopping, wait and dial again.
+    fn ended(
+        &mut self,
+        generation: u64,
+        ending: Ending,
+        lived: Option<Duration>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|l| l.generation == generation)
+        {
+            self.session = None;
+        }
+        if self.stopped {
+            if let Some(done) = self.stopping.take() {
+                let _ = done.send(());
+            }
+            return;
+        }
+        if generation != self.generation {
+            return;
+        }
+        if lived.is_some_and(|lived| lived >= self.settings.timing.stable_after) {
+            self.backoff.reset();
+        }
+        let delay = self.delay_after(&ending);
+        self.reconnect_after(delay, ctx);
+    }
+
     /// Picks the wait before the next attempt and says, in the log, why and what to do.
     fn delay_after(&mut self, ending: &Ending) -> Duration {
-        let id = &self.settings.id;
+        let id = self.settings.id.as_str();
+        if ending.is_token_expired() {
+            let delay = self.backoff.next_delay();
+            log::error!(
+                "the relay refused this agent's token for id {id:?} because it has expired \
+                 ({ending}); {}, then restart the agent; retrying in {}",
+                token_expiry::renew_hint(id),
+                show(delay)
+            );
+            return delay;
+        }
         match ending {
             Ending::Refused(ErrorEvent {
                 code: ErrorCode::Replaced,
@@ -206,11 +225,16 @@ impl Agent {
             other => {
                 let delay = self.backoff.next_delay();
                 self.next_relay();
-                log::warn!(
-                    "disconnected from the relay: {other}; reconnecting to {} in {}",
-                    self.settings.relays.nth(self.relay_index),
-                    show(delay)
-                );
+                let next = self.settings.relays.nth(self.relay_index);
+                match other {
+                    Ending::Unreachable { .. } => {
+                        log::warn!("{other}; trying {next} in {}", show(delay))
+                    }
+                    _ => log::warn!(
+                        "disconnected from the relay: {other}; reconnecting to {next} in {}",
+                        show(delay)
+                    ),
+                }
                 delay
             }
         }
@@ -241,19 +265,41 @@ impl Actor for Agent {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_interval(self.settings.interval, |agent, _| agent.tick());
+        if self.settings.token.is_some() {
+            self.check_token();
+            ctx.run_interval(token_expiry::CHECK_EVERY, |agent, _| agent.check_token());
+        }
         self.connect(ctx);
     }
 }
 
-impl Handler<SessionReady> for Agent {
+impl Agent {
+    fn check_token(&self) {
+        if let Some(token) = &self.settings.token {
+            token_expiry::log_notice(token.expose(), self.settings.id.as_str());
+        }
+    }
+}
+
+impl Handler<SessionEvent> for Agent {
     type Result = ();
 
-    fn handle(&mut self, msg: SessionReady, _: &mut Self::Context) {
-        let Some(live) = self
-            .session
-            .as_mut()
-            .filter(|l| l.generation == msg.generation)
-        else {
+    fn handle(&mut self, msg: SessionEvent, ctx: &mut Self::Context) {
+        match msg.kind {
+            SessionEventKind::Welcomed { .. } => self.welcomed(msg.generation),
+            SessionEventKind::Beep { id } => self.beep(msg.generation, id, ctx),
+            SessionEventKind::Ended { ending, lived } => {
+                self.ended(msg.generation, ending, lived, ctx)
+            }
+        }
+    }
+}
+
+impl Agent {
+    /// The session is authenticated: from now on samples go straight out, starting with the
+    /// newest one taken while disconnected.
+    fn welcomed(&mut self, generation: u64) {
+        let Some(live) = self.session.as_mut().filter(|l| l.generation == generation) else {
             return;
         };
         live.ready = true;
@@ -262,52 +308,15 @@ impl Handler<SessionReady> for Agent {
                 .do_send(Outgoing(ClientMessage::Cpu(cpu).to_json()));
         }
     }
-}
 
-impl Handler<SessionEnded> for Agent {
-    type Result = ();
-
-    fn handle(&mut self, msg: SessionEnded, ctx: &mut Self::Context) {
-        if self
-            .session
-            .as_ref()
-            .is_some_and(|l| l.generation == msg.generation)
-        {
-            self.session = None;
-        }
-        if self.stopped {
-            if let Some(done) = self.stopping.take() {
-                let _ = done.send(());
-            }
+    fn beep(&mut self, generation: u64, id: Option<String>, ctx: &mut Context<Self>) {
+        if generation != self.generation {
             return;
         }
-        if msg.generation != self.generation {
-            return;
-        }
-        if msg
-            .lived
-            .is_some_and(|lived| lived >= self.settings.timing.stable_after)
-        {
-            self.backoff.reset();
-        }
-        let delay = self.delay_after(&msg.ending);
-        self.reconnect_after(delay, ctx);
-    }
-}
-
-impl Handler<BeepRequested> for Agent {
-    type Result = ();
-
-    fn handle(&mut self, msg: BeepRequested, ctx: &mut Self::Context) {
-        if msg.generation != self.generation {
-            return;
-        }
-        log::info!("beep requested (id {:?})", msg.id);
+        log::info!("beep requested (id {id:?})");
         let me = ctx.address();
-        self.audio.request(
-            msg.id,
-            Box::new(move |result| me.do_send(BeepFinished(result))),
-        );
+        self.audio
+            .request(id, Box::new(move |result| me.do_send(BeepFinished(result))));
     }
 }
 

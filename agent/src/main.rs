@@ -16,6 +16,7 @@ mod sampler;
 mod session;
 mod settings;
 mod tls;
+mod token_expiry;
 
 use std::process::ExitCode;
 

@@ -1,10 +1,14 @@
 //! One WebSocket connection to the relay, as an actor: authenticate, keep the link provably alive,
-//! pass commands up to the [`Agent`] and reports down to the relay, then tell the agent how it
-//! ended.
+//! pass commands up to its supervisor and reports down to the relay, then tell the supervisor how
+//! it ended.
+//!
+//! A session reports through one message type, [`SessionEvent`], sent to a
+//! `Recipient<SessionEvent>`: it does not know which actor supervises it (the agent, or a test),
+//! so this module imports nothing from the agent and can be tested on its own.
 //!
 //! A session never reconnects by itself. It lives exactly as long as its socket, so stopping the
 //! actor drops the socket and nothing from an old connection can leak into the next one; the
-//! agent decides when to dial again from the [`Ending`] it receives.
+//! supervisor decides when to dial again from the [`Ending`] it receives.
 //!
 //! Liveness: the agent pings every `ping_interval`, and any frame at all from the relay (pong,
 //! ping, message) counts as a sign of life. A relay that stays silent for `idle_timeout` is
@@ -21,7 +25,6 @@ use bytes::Bytes;
 use deskbridge_protocol::{ErrorCode, ErrorEvent, ServerMessage};
 use futures_util::stream::{SplitSink, StreamExt};
 
-use crate::agent::{Agent, BeepRequested, SessionEnded, SessionReady};
 use crate::settings::Timing;
 
 type Socket = actix_codec::Framed<awc::BoxedSocket, Codec>;
@@ -30,13 +33,16 @@ type WsSink = SplitSink<Socket, Message>;
 /// How long a closing handshake may take before the socket is simply dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Why a session ended; the agent picks the next delay from it.
+/// Why a session ended (or never began); the supervisor picks the next delay from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending {
+    /// The connection could not be opened at all; reported by the supervisor, which dials, so
+    /// that a failed dial and a lost connection take the same backoff path.
+    Unreachable { relay: String, error: String },
     /// The transport failed or went silent: reconnect with backoff.
     Lost(String),
-    /// The relay closed the connection, with its close frame's reason if any.
-    Closed(Option<String>),
+    /// The relay closed the connection, with its close frame's code and reason if any.
+    Closed(Option<CloseReason>),
     /// The relay sent an `error` that ends the connection (`replaced`, `unauthorized`, …).
     Refused(ErrorEvent),
     /// The agent itself closed it, on shutdown.
@@ -46,8 +52,17 @@ pub enum Ending {
 impl std::fmt::Display for Ending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Ending::Unreachable { relay, error } => {
+                write!(f, "cannot connect to the relay at {relay}: {error}")
+            }
             Ending::Lost(why) => f.write_str(why),
-            Ending::Closed(Some(why)) => write!(f, "the relay closed the connection: {why}"),
+            Ending::Closed(Some(CloseReason {
+                code,
+                description: Some(why),
+            })) => write!(f, "the relay closed the connection: {why} ({code:?})"),
+            Ending::Closed(Some(CloseReason { code, .. })) => {
+                write!(f, "the relay closed the connection ({code:?})")
+            }
             Ending::Closed(None) => f.write_str("the relay closed the connection"),
             Ending::Refused(e) => write!(
                 f,
@@ -57,6 +72,51 @@ impl std::fmt::Display for Ending {
             Ending::Stopped => f.write_str("the agent is stopping"),
         }
     }
+}
+
+impl Ending {
+    /// Whether the relay ended the connection because the agent's token has expired: either its
+    /// `unauthorized` error says so, or it closed with 1008 "token expired" (a token that expires
+    /// while the session is up).
+    pub fn is_token_expired(&self) -> bool {
+        match self {
+            Ending::Refused(ErrorEvent {
+                code: ErrorCode::Unauthorized,
+                message,
+            }) => message.contains("expired"),
+            Ending::Closed(Some(CloseReason {
+                code: CloseCode::Policy,
+                description: Some(why),
+            })) => why.contains("expired"),
+            _ => false,
+        }
+    }
+}
+
+/// What a session tells its supervisor. The one message type a session sends, so the session
+/// needs only a `Recipient<SessionEvent>` and knows nothing else about who supervises it.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SessionEvent {
+    /// Which connection attempt the session belongs to, so late events from an old one are
+    /// recognised and dropped.
+    pub generation: u64,
+    pub kind: SessionEventKind,
+}
+
+/// See [`SessionEvent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEventKind {
+    /// The relay said `welcome`: the session is authenticated, as `client_id`.
+    Welcomed { client_id: String },
+    /// The relay asked for a beep.
+    Beep { id: Option<String> },
+    /// The session stopped; sent exactly once, last.
+    Ended {
+        ending: Ending,
+        /// How long the session was authenticated, if it ever was.
+        lived: Option<Duration>,
+    },
 }
 
 /// A text frame for the relay.
@@ -72,7 +132,7 @@ pub struct CloseSession;
 /// The connection actor. See the module docs.
 pub struct Session {
     generation: u64,
-    agent: Addr<Agent>,
+    supervisor: Recipient<SessionEvent>,
     sink: SinkWrite<Message, WsSink>,
     /// The `authentication` frame; taken when sent. Holds the token, so it is never logged.
     authentication: Option<String>,
@@ -90,7 +150,7 @@ impl Session {
     pub fn start(
         socket: Socket,
         generation: u64,
-        agent: Addr<Agent>,
+        supervisor: Recipient<SessionEvent>,
         authentication: String,
         timing: Timing,
     ) -> Addr<Self> {
@@ -100,7 +160,7 @@ impl Session {
             let now = Instant::now();
             Session {
                 generation,
-                agent,
+                supervisor,
                 sink: SinkWrite::new(sink, ctx),
                 authentication: Some(authentication),
                 timing,
@@ -112,6 +172,13 @@ impl Session {
                 pings: 0,
             }
         })
+    }
+
+    fn report(&self, kind: SessionEventKind) {
+        self.supervisor.do_send(SessionEvent {
+            generation: self.generation,
+            kind,
+        });
     }
 
     fn write(&mut self, message: Message) {
@@ -180,14 +247,11 @@ impl Session {
                     welcome.protocol
                 );
                 self.welcomed = Some(Instant::now());
-                self.agent.do_send(SessionReady {
-                    generation: self.generation,
+                self.report(SessionEventKind::Welcomed {
+                    client_id: welcome.client_id.to_string(),
                 });
             }
-            ServerMessage::Beep(beep) => self.agent.do_send(BeepRequested {
-                generation: self.generation,
-                id: beep.id,
-            }),
+            ServerMessage::Beep(beep) => self.report(SessionEventKind::Beep { id: beep.id }),
             ServerMessage::Error(error) => self.on_error(error, ctx),
             other => log::debug!("ignoring {:?} from the relay", kind(&other)),
         }
@@ -239,12 +303,12 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.agent.do_send(SessionEnded {
-            generation: self.generation,
-            ending: self
-                .ending
-                .take()
-                .unwrap_or_else(|| Ending::Lost("the connection was dropped".into())),
+        let ending = self
+            .ending
+            .take()
+            .unwrap_or_else(|| Ending::Lost("the connection was dropped".into()));
+        self.report(SessionEventKind::Ended {
+            ending,
             lived: self.welcomed.map(|at| at.elapsed()),
         });
     }
@@ -269,11 +333,7 @@ impl StreamHandler<Result<Frame, WsProtocolError>> for Session {
             Frame::Ping(payload) => self.write(Message::Pong(payload)),
             Frame::Pong(_) => {}
             Frame::Close(reason) => {
-                let why = reason.as_ref().map(|r| match &r.description {
-                    Some(d) => format!("{} ({:?})", d, r.code),
-                    None => format!("{:?}", r.code),
-                });
-                self.note_ending(Ending::Closed(why));
+                self.note_ending(Ending::Closed(reason.clone()));
                 // Echo the close, as the protocol asks, then let the writer finish and stop us.
                 self.close(reason, ctx);
             }
@@ -316,5 +376,195 @@ impl Handler<CloseSession> for Session {
             }),
             ctx,
         );
+    }
+}
+
+/// The session alone, against a real relay on a loopback port, with a probe actor standing in
+/// for the agent: what it reports is all a supervisor ever learns from it.
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use deskbridge_protocol::{Authentication, ClientId, ClientMessage, ClientMode};
+    use deskbridge_relay::auth::keys::KeySet;
+    use deskbridge_relay::{Config, RelayHandle};
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    const WITHIN: Duration = Duration::from_secs(10);
+
+    struct Probe(mpsc::UnboundedSender<SessionEvent>);
+
+    impl Actor for Probe {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<SessionEvent> for Probe {
+        type Result = ();
+
+        fn handle(&mut self, msg: SessionEvent, _: &mut Self::Context) {
+            let _ = self.0.send(msg);
+        }
+    }
+
+    fn relay() -> RelayHandle {
+        relay_with(Config {
+            allow_anonymous: true,
+            ..Default::default()
+        })
+    }
+
+    fn relay_with(config: Config) -> RelayHandle {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        RelayHandle::spawn(listener, config).expect("start the relay")
+    }
+
+    /// A relay that verifies tokens, with a key of its own.
+    fn keyed_relay(dir: &tempfile::TempDir) -> RelayHandle {
+        let path = dir.path().join("relay.keys");
+        KeySet::generate(&path, false).expect("generate a key");
+        relay_with(Config {
+            keys: Some(KeySet::load(&path).expect("load the key")),
+            ..Default::default()
+        })
+    }
+
+    fn timing() -> Timing {
+        Timing {
+            ping_interval: Duration::from_millis(200),
+            idle_timeout: Duration::from_secs(5),
+            ..Timing::default()
+        }
+    }
+
+    /// Opens a session for `id` with `token`; returns the events it reports.
+    async fn open(
+        relay: &RelayHandle,
+        generation: u64,
+        id: &str,
+        token: Option<&str>,
+    ) -> (Addr<Session>, mpsc::UnboundedReceiver<SessionEvent>) {
+        let (_, socket) = awc::Client::new()
+            .ws(format!("ws://{}/ws", relay.addr()))
+            .connect()
+            .await
+            .expect("connect to the relay");
+        let authentication = ClientMessage::Authentication(Authentication {
+            client_id: ClientId::new(id).expect("a valid id"),
+            client_mode: ClientMode::Desktop,
+            token: token.map(str::to_owned),
+        })
+        .to_json();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let probe = Probe(tx).start();
+        let session = Session::start(
+            socket,
+            generation,
+            probe.recipient(),
+            authentication,
+            timing(),
+        );
+        (session, rx)
+    }
+
+    async fn next(events: &mut mpsc::UnboundedReceiver<SessionEvent>) -> SessionEvent {
+        actix::clock::timeout(WITHIN, events.recv())
+            .await
+            .expect("the session reports within the deadline")
+            .expect("the probe is alive")
+    }
+
+    #[actix_rt::test]
+    async fn reports_its_welcome_and_then_being_replaced_with_the_relays_reason() {
+        let relay = relay();
+        let (_first, mut first_events) = open(&relay, 7, "solo", None).await;
+        let event = next(&mut first_events).await;
+        assert_eq!(event.generation, 7);
+        assert_eq!(
+            event.kind,
+            SessionEventKind::Welcomed {
+                client_id: "solo".into()
+            }
+        );
+
+        let (_second, mut second_events) = open(&relay, 1, "solo", None).await;
+        assert!(matches!(
+            next(&mut second_events).await.kind,
+            SessionEventKind::Welcomed { .. }
+        ));
+        let event = next(&mut first_events).await;
+        assert_eq!(event.generation, 7);
+        match event.kind {
+            SessionEventKind::Ended {
+                ending: Ending::Refused(ErrorEvent { code, .. }),
+                lived,
+            } => {
+                assert_eq!(code, ErrorCode::Replaced);
+                assert!(lived.is_some(), "it was authenticated before");
+            }
+            other => panic!("expected the first session to be replaced, got {other:?}"),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn reports_a_refused_token_as_its_ending_without_a_welcome() {
+        let keys = tempfile::tempdir().expect("a temp dir");
+        let relay = keyed_relay(&keys);
+        let (_session, mut events) = open(&relay, 1, "solo", Some("not.a.token")).await;
+        match next(&mut events).await.kind {
+            SessionEventKind::Ended {
+                ending: ending @ Ending::Refused(_),
+                lived: None,
+            } => {
+                let Ending::Refused(error) = &ending else {
+                    unreachable!()
+                };
+                assert_eq!(error.code, ErrorCode::Unauthorized);
+                assert!(!ending.is_token_expired(), "{ending}");
+            }
+            other => panic!("expected an unauthorized ending, got {other:?}"),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn reports_the_relay_shutting_down_as_its_ending() {
+        let relay = relay();
+        let (_session, mut events) = open(&relay, 1, "solo", None).await;
+        assert!(matches!(
+            next(&mut events).await.kind,
+            SessionEventKind::Welcomed { .. }
+        ));
+        // The relay waits for its sessions' closing handshakes, so it stops on a thread of its own.
+        let stopping = std::thread::spawn(move || relay.stop());
+        // The relay explains itself with an `error` before its 1001 close; the first reason wins.
+        match next(&mut events).await.kind {
+            SessionEventKind::Ended {
+                ending: Ending::Refused(ErrorEvent { code, .. }),
+                lived: Some(_),
+            } => assert_eq!(code, ErrorCode::ShuttingDown),
+            other => panic!("expected the relay's shutdown, got {other:?}"),
+        }
+        stopping.join().expect("the relay stops");
+    }
+
+    #[test]
+    fn a_1008_token_expired_close_and_an_expired_token_error_are_told_apart() {
+        let closed = Ending::Closed(Some(CloseReason {
+            code: CloseCode::Policy,
+            description: Some("token expired".into()),
+        }));
+        assert!(closed.is_token_expired());
+        let refused = Ending::Refused(ErrorEvent {
+            code: ErrorCode::Unauthorized,
+            message: "token refused: the token has expired".into(),
+        });
+        assert!(refused.is_token_expired());
+        let other = Ending::Closed(Some(CloseReason {
+            code: CloseCode::Policy,
+            description: Some("unauthorized".into()),
+        }));
+        assert!(!other.is_token_expired());
+        assert!(!Ending::Lost("token expired".into()).is_token_expired());
     }
 }

@@ -75,7 +75,8 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Accept clients that present no token. For development and the 2018 prototype's clients
-    /// only: anyone who guesses an id can then watch and beep that desktop.
+    /// only: anyone who guesses an id can then watch and beep that desktop. Also accepts pages
+    /// opened from disk (`Origin: null`), as the prototype's web.html is.
     #[arg(long, env = "DESKBRIDGE_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
 
@@ -89,7 +90,7 @@ pub struct ServeArgs {
     pub revoked_file: Option<PathBuf>,
 
     /// Another origin whose pages may open viewer sessions (e.g. https://app.example.com).
-    /// Repeatable. The relay's own origin is always allowed.
+    /// Repeatable. The relay's own origin is always allowed; `null` only with --allow-anonymous.
     #[arg(
         long = "allowed-origin",
         env = "DESKBRIDGE_ALLOWED_ORIGINS",

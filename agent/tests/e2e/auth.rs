@@ -55,3 +55,50 @@ async fn a_valid_token_connects_and_a_refused_one_says_what_to_do() {
     assert!(!log.contains("connected to the relay as"), "{log}");
     relay.stop();
 }
+
+#[actix_rt::test]
+async fn a_token_near_expiry_is_warned_about_and_its_expiry_explained_with_what_to_do() {
+    let home = Home::new();
+    let (mut config, keys) = keyed_relay_config(&home);
+    // No allowance, so the relay ends the session the moment the token expires.
+    config.clock_skew = Duration::ZERO;
+    let relay = start_relay(config);
+    let url = ws_url(relay.addr());
+    let short = token::mint(
+        &keys,
+        &ClientId::new("mayfly").unwrap(),
+        ClientMode::Desktop,
+        Duration::from_secs(3),
+    );
+    let agent = AgentProcess::run(
+        &home,
+        &url,
+        "mayfly",
+        &[FAST, &["--token", &short]].concat(),
+    );
+    agent
+        .wait_for_log("the desktop token expires on", Duration::from_secs(10))
+        .await;
+    agent
+        .wait_for_log("connected to the relay as mayfly", Duration::from_secs(10))
+        .await;
+    // The relay closes the session at expiry (1008 "token expired"); the agent says why and how
+    // to replace the token, rather than only that it was disconnected.
+    agent
+        .wait_for_log(
+            "refused this agent's token for id \"mayfly\" because it has expired",
+            Duration::from_secs(15),
+        )
+        .await;
+    let log = agent.log();
+    assert!(
+        log.contains("deskbridge-relay token --id mayfly --mode desktop"),
+        "{log}"
+    );
+    assert!(
+        log.contains("deskbridge-agent install --id mayfly --token"),
+        "{log}"
+    );
+    assert!(!log.contains(&short), "token in the log:\n{log}");
+    relay.stop();
+}

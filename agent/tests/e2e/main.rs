@@ -9,6 +9,7 @@ mod auth;
 mod beep;
 mod browser;
 mod chromium;
+mod demo;
 mod harness;
 mod install;
 mod liveness;

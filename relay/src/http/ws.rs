@@ -24,7 +24,11 @@ pub async fn upgrade(
         return Ok(HttpResponse::ServiceUnavailable().body("relay shutting down\n"));
     }
     let config = &state.config;
-    if !origin_allowed(req.headers(), &config.allowed_origins) {
+    if !origin_allowed(
+        req.headers(),
+        &config.allowed_origins,
+        config.allow_anonymous,
+    ) {
         state.metrics.limited(Limit::Origin);
         log::info!(
             "refused a websocket from {:?}: origin {:?} is not allowed (see --allowed-origin)",
