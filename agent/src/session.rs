@@ -383,11 +383,9 @@ impl Handler<CloseSession> for Session {
 /// for the agent: what it reports is all a supervisor ever learns from it.
 #[cfg(test)]
 mod tests {
-    use std::net::TcpListener;
-
+    use deskbridge_auth::KeySet;
     use deskbridge_protocol::{Authentication, ClientId, ClientMessage, ClientMode};
-    use deskbridge_relay::auth::keys::KeySet;
-    use deskbridge_relay::{Config, RelayHandle};
+    use deskbridge_testkit::{start_relay, Config, RelayHandle};
     use tokio::sync::mpsc;
 
     use super::*;
@@ -409,22 +407,17 @@ mod tests {
     }
 
     fn relay() -> RelayHandle {
-        relay_with(Config {
+        start_relay(Config {
             allow_anonymous: true,
             ..Default::default()
         })
-    }
-
-    fn relay_with(config: Config) -> RelayHandle {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        RelayHandle::spawn(listener, config).expect("start the relay")
     }
 
     /// A relay that verifies tokens, with a key of its own.
     fn keyed_relay(dir: &tempfile::TempDir) -> RelayHandle {
         let path = dir.path().join("relay.keys");
         KeySet::generate(&path, false).expect("generate a key");
-        relay_with(Config {
+        start_relay(Config {
             keys: Some(KeySet::load(&path).expect("load the key")),
             ..Default::default()
         })

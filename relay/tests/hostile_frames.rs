@@ -3,15 +3,13 @@
 //! and floods of any frame kind — text just above the rate, binary, pings — end in a close, with one
 //! `rate_limited` notice rather than one answer per frame.
 
-mod support;
-
 use std::time::Duration;
 
 use awc::ws::{CloseCode, Message};
 use deskbridge_protocol::ErrorCode;
 use deskbridge_relay::Config;
-use support::raw::{frame_header, RawSocket, OP_CONTINUATION, OP_TEXT};
-use support::{http_get, start_relay, test_config, Client, Received};
+use deskbridge_testkit::raw::{frame_header, RawSocket, OP_CONTINUATION, OP_TEXT};
+use deskbridge_testkit::{http_get, start_relay, test_config, Client, Received};
 
 const FIN: u8 = 0x80;
 

@@ -83,7 +83,7 @@ fn raw_request(
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     stream
-        .set_read_timeout(Some(support::WAIT))
+        .set_read_timeout(Some(deskbridge_testkit::WAIT))
         .expect("set a read timeout");
     write!(
         stream,

@@ -2,12 +2,9 @@
 //! `Origin: null`. Under `--allow-anonymous` it connects and its messages work unchanged; with
 //! tokens required, `null` is refused with 403 (docs/security.md says why).
 
-mod support;
-
 use awc::ws::CloseCode;
-use deskbridge_relay::auth::keys::{Key, KeySet};
-use deskbridge_relay::Config;
-use support::{http_get, start_relay, test_config, Client};
+use deskbridge_testkit::tokens::{keys, secured};
+use deskbridge_testkit::{http_get, start_relay, test_config, Client};
 
 /// Opens `/ws` as a page opened from disk would; the handshake's status if refused.
 async fn connect_from_disk(addr: std::net::SocketAddr) -> Result<Client, u16> {
@@ -48,16 +45,7 @@ async fn the_prototype_page_from_disk_works_under_allow_anonymous() {
 
 #[actix_web::test]
 async fn a_null_origin_is_refused_when_tokens_are_required() {
-    let keys = KeySet::from_keys(vec![Key {
-        kid: "k1".into(),
-        secret: vec![7; 32],
-    }])
-    .expect("a valid key");
-    let relay = start_relay(Config {
-        allow_anonymous: false,
-        keys: Some(keys),
-        ..test_config()
-    });
+    let relay = start_relay(secured(test_config(), &keys("k1", 7)));
     let addr = relay.addr();
     assert_eq!(connect_from_disk(addr).await.err(), Some(403));
     let (_, metrics, _) = http_get(addr, "/metrics").await;

@@ -7,7 +7,7 @@ use awc::ws::CloseCode;
 use deskbridge_auth::{Claims, KeySet};
 use deskbridge_protocol::{ClientMode, ErrorCode};
 use deskbridge_relay::Config;
-use deskbridge_testkit::tokens::{claims, keys, mint, secured, sign};
+use deskbridge_testkit::tokens::{claims, keys, mint, mint_for, secured, sign};
 use deskbridge_testkit::{http_get, start_relay, test_config, Client};
 use serde_json::json;
 
@@ -325,16 +325,17 @@ async fn a_session_ends_when_its_token_expires_and_its_commands_stop_with_it() {
     let k = keys("k1", 1);
     let relay = start_relay(Config {
         clock_skew: Duration::ZERO,
-        ..secured(k.clone())
+        ..secured_by(&k)
     });
-    let id = ClientId::new("brief").unwrap();
     let desktop_token = mint(&k, "brief", ClientMode::Desktop);
-    let short = token::mint(&k, &id, ClientMode::Web, Duration::from_secs(2));
+    let short = mint_for(&k, "brief", ClientMode::Web, Duration::from_secs(2));
     let mut desktop = Client::connect(relay.addr()).await;
-    auth_with(&mut desktop, "brief", "desktop", Some(&desktop_token)).await;
+    desktop
+        .authenticate("brief", "desktop", Some(&desktop_token))
+        .await;
     assert_eq!(desktop.next_event().await["event"], "welcome");
     let mut web = Client::connect(relay.addr()).await;
-    auth_with(&mut web, "brief", "web", Some(&short)).await;
+    web.authenticate("brief", "web", Some(&short)).await;
     assert_eq!(web.next_event().await["event"], "welcome");
     web.send(r#"{"event":"beep","id":"before"}"#).await;
     assert_eq!(desktop.next_named("beep").await["id"], "before");

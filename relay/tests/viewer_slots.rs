@@ -1,53 +1,23 @@
 //! Hostile viewers against a real relay: one token grabbing every viewer slot of an id, and a
 //! token joining and leaving in a loop to flood everyone of the id with `presence`.
 
-mod support;
-
 use std::time::Duration;
 
 use awc::ws::{CloseCode, Message};
-use deskbridge_protocol::{ClientId, ClientMode, ErrorCode};
-use deskbridge_relay::auth::keys::{Key, KeySet};
-use deskbridge_relay::auth::token;
-use deskbridge_relay::Config;
+use deskbridge_protocol::{ClientMode, ErrorCode};
+use deskbridge_testkit::tokens::mint;
+use deskbridge_testkit::{http_get, start_relay, test_config, Client, Config, Received};
 use serde_json::Value;
-use support::{http_get, start_relay, test_config, Client, Received};
 
 /// The coalescing window of `presence` the relay promises (docs/architecture.md).
 const PRESENCE_WINDOW: Duration = Duration::from_millis(250);
 
-fn keys() -> KeySet {
-    KeySet::from_keys(vec![Key {
-        kid: "k1".into(),
-        secret: vec![7; 32],
-    }])
-    .unwrap()
-}
-
-fn mint(keys: &KeySet, id: &str, mode: ClientMode) -> String {
-    token::mint(
-        keys,
-        &ClientId::new(id).unwrap(),
-        mode,
-        Duration::from_secs(600),
-    )
-}
-
-/// Connects and authenticates with `token`, without reading the answer.
-async fn connect_with(addr: std::net::SocketAddr, id: &str, mode: &str, token: &str) -> Client {
-    let mut client = Client::connect(addr).await;
-    client
-        .send(&format!(
-            r#"{{"event":"authentication","client_id":"{id}","client_mode":"{mode}","token":"{token}"}}"#
-        ))
-        .await;
-    client
+fn keys() -> deskbridge_auth::KeySet {
+    deskbridge_testkit::tokens::keys("k1", 7)
 }
 
 async fn join_with(addr: std::net::SocketAddr, id: &str, mode: &str, token: &str) -> Client {
-    let mut client = connect_with(addr, id, mode, token).await;
-    assert_eq!(client.next_event().await["event"], "welcome");
-    client
+    Client::join_with_token(addr, id, mode, Some(token)).await
 }
 
 #[actix_web::test]
@@ -74,7 +44,8 @@ async fn one_token_gets_at_most_its_share_of_the_viewer_slots() {
     for _ in 0..4 {
         held.push(join_with(addr, "slots", "web", &greedy).await);
     }
-    let mut fifth = connect_with(addr, "slots", "web", &greedy).await;
+    let mut fifth = Client::connect(addr).await;
+    fifth.authenticate("slots", "web", Some(&greedy)).await;
     let error = fifth.expect_error(ErrorCode::TooManyViewers).await;
     let message = error["message"].as_str().unwrap_or_default();
     assert!(message.contains("per-token"), "{message}");

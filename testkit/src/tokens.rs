@@ -28,11 +28,16 @@ pub fn secured(config: Config, keys: &KeySet) -> Config {
 
 /// A token for `id` in `mode`, valid for an hour, minted as `deskbridge-relay token` would.
 pub fn mint(keys: &KeySet, id: &str, mode: ClientMode) -> String {
+    mint_for(keys, id, mode, Duration::from_secs(3600))
+}
+
+/// Like [`mint`], valid for `ttl` (tokens that expire during a test).
+pub fn mint_for(keys: &KeySet, id: &str, mode: ClientMode, ttl: Duration) -> String {
     token::mint(
         keys,
         &ClientId::new(id).expect("a valid client id"),
         mode,
-        Duration::from_secs(3600),
+        ttl,
     )
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use deskbridge_auth::KeySet;
 use deskbridge_protocol::ClientMode;
-use deskbridge_testkit::tokens::{mint, secured};
+use deskbridge_testkit::tokens::{mint, mint_for, secured};
 
 use deskbridge_testkit::{start_relay, ws_url};
 
@@ -64,12 +64,7 @@ async fn a_token_near_expiry_is_warned_about_and_its_expiry_explained_with_what_
     config.clock_skew = Duration::ZERO;
     let relay = start_relay(config);
     let url = ws_url(relay.addr());
-    let short = token::mint(
-        &keys,
-        &ClientId::new("mayfly").unwrap(),
-        ClientMode::Desktop,
-        Duration::from_secs(3),
-    );
+    let short = mint_for(&keys, "mayfly", ClientMode::Desktop, Duration::from_secs(3));
     let agent = AgentProcess::run(
         &home,
         &url,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deskbridge_protocol::ClientMode;
-use deskbridge_testkit::tokens::{keys, mint, secured};
-use deskbridge_testkit::{start_relay, start_relay_on, ws_url, Client};
+use deskbridge_testkit::tokens::{keys, mint, mint_for, secured};
+use deskbridge_testkit::{start_relay, start_relay_on, ws_url, Client, Config};
 
 use crate::chromium::Browser;
 use crate::harness::{capture_to_file, relay_config, AgentProcess, Home, FAST};
@@ -287,11 +287,11 @@ async fn a_prototype_desktop_is_shown_and_a_wrong_token_is_explained() {
     // for a fresh token instead of retrying with the old one.
     let expiring = start_relay(Config {
         clock_skew: Duration::ZERO,
-        ..secured(&keys)
+        ..secured(relay_config(), &strict_keys)
     });
-    let brief = token::mint(
-        &keys,
-        &ClientId::new("brief").unwrap(),
+    let brief = mint_for(
+        &strict_keys,
+        "brief",
         ClientMode::Web,
         Duration::from_secs(3),
     );

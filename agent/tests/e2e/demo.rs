@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use deskbridge_protocol::{DesktopState, ServerMessage};
 
-use crate::harness::{Home, Viewer};
+use deskbridge_testkit::Client;
+
+use crate::harness::Home;
 
 /// The demo's own announcement; it must appear only once its relay is serving.
 const RUNNING: &str = "deskbridge is running";
@@ -278,7 +280,7 @@ async fn the_demos_agent_ignores_an_installed_agents_config_and_leaves_it_alone(
     assert_ne!(id, "someone-else");
 
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut viewer = Viewer::connect_with(addr, &id, "web", Some(&token)).await;
+    let mut viewer = Client::join_with_token(addr, &id, "web", Some(&token)).await;
     viewer
         .expect_desktop(DesktopState::Online, Duration::from_secs(15))
         .await;
