@@ -240,3 +240,46 @@ fn the_reference_forwarder_carries_the_same_scenario() {
     assert!(n(&v, "cpu_sent") > 0);
     assert_eq!(n(&v, "cpu_delivered"), n(&v, "cpu_expected"));
 }
+
+#[test]
+fn half_frames_measures_idle_and_hostile_sockets_and_the_relay_refuses_the_frames() {
+    let relay = relay();
+    let idle = scenario(
+        &relay,
+        &["half-frames", "--sockets", "10", "--settle", "200ms"],
+    );
+    assert_eq!(idle["scenario"], "half-frames");
+    assert!(idle["relay_rss_mib"].as_f64().unwrap() > 0.0, "{idle}");
+    let hostile = scenario(
+        &relay,
+        &[
+            "half-frames",
+            "--sockets",
+            "10",
+            "--hostile",
+            "--stream",
+            "65536",
+            "--settle",
+            "200ms",
+        ],
+    );
+    assert!(
+        hostile["relay_rss_mib"].as_f64().unwrap() > 0.0,
+        "{hostile}"
+    );
+    // Each hostile socket was refused from its header, counted as a size violation.
+    let metrics = ureq_get(&format!("http://{}/metrics", relay.addr()));
+    assert!(
+        metrics.contains(r#"deskbridge_limited_total{limit="message_size"} 10"#),
+        "{metrics}"
+    );
+}
+
+fn ureq_get(url: &str) -> String {
+    ureq::get(url)
+        .call()
+        .expect("GET /metrics")
+        .into_body()
+        .read_to_string()
+        .expect("a text body")
+}
