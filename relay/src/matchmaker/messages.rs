@@ -11,7 +11,7 @@ use governor::DefaultDirectRateLimiter;
 use crate::cluster::announce::Announcement;
 use crate::cluster::remote::{CommandLink, DesktopLink};
 use crate::history::History;
-use crate::session::outbox::{Outbox, SessionId};
+use crate::outbox::{Outbox, SessionId};
 
 /// A session authenticated and asks to be paired.
 #[derive(Message)]

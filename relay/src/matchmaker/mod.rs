@@ -32,7 +32,7 @@ use crate::cluster::remote::{fetch_history, CommandLink, DesktopLink, FetchedHis
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::{Limit, Metrics};
-use crate::session::outbox::{Outbox, SendError, SessionId};
+use crate::outbox::{Outbox, SendError, SessionId};
 use coalesce::Decision;
 use messages::{
     FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers, RemoteState,

@@ -16,7 +16,7 @@ use crate::cluster::link::RoomLink;
 use crate::cluster::presence::RemoteNodes;
 use crate::history::History;
 use crate::limits::rate::bucket;
-use crate::session::outbox::{Outbox, SessionId};
+use crate::outbox::{Outbox, SessionId};
 
 /// A registered session: how to send it frames and how to tell it about peer changes.
 #[derive(Debug, Clone)]
