@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use actix::Recipient;
+use actix::{Message as ActixMessage, Recipient};
 use async_nats::connection::State;
 use async_nats::{HeaderMap, Message, Subject, Subscriber};
 use bytes::Bytes;
@@ -25,10 +25,18 @@ use super::metrics::{ClusterDrop, Traffic};
 use super::subjects::{last_token, Subjects, HISTORY};
 use super::{reply, Cluster, STATE_HEADER};
 use crate::history::History;
-use crate::matchmaker::messages::RemoteState;
 use crate::outbox::command::{deliver_command, CommandOutcome};
 use crate::outbox::fanout::fan_out;
 use crate::outbox::Outbox;
+
+/// Sent by an id's task to the matchmaker: another node's announcement for an id this node
+/// holds. Defined here, by its sender, because the matchmaker sits above the cluster layer.
+#[derive(ActixMessage, Debug)]
+#[rtype(result = "()")]
+pub struct RemoteState {
+    pub client_id: ClientId,
+    pub announcement: Announcement,
+}
 
 /// A change the matchmaker tells the id's task about.
 #[derive(Debug)]

@@ -1,5 +1,9 @@
-//! The typed messages between sessions and the matchmaker.
+//! The typed messages of the matchmaker's interface: what sessions and the server ask of it
+//! (`Join`, `Leave`, `FindDesktop`, `LeaveCluster`) and what it tells sessions (`PeerUpdate`).
 //!
+//! Each message type lives with the lower of its two ends in the layer order
+//! (docs/architecture.md), so both ends import downwards: the session, above the matchmaker,
+//! imports these; the matchmaker imports the cluster link's `RemoteState`, not the other way.
 //! They travel only when a session joins or leaves, never per relayed message.
 
 use std::sync::Arc;
@@ -8,7 +12,6 @@ use actix::prelude::*;
 use deskbridge_protocol::{ClientId, ClientMode};
 use governor::DefaultDirectRateLimiter;
 
-use crate::cluster::announce::Announcement;
 use crate::cluster::remote::{CommandLink, DesktopLink};
 use crate::history::History;
 use crate::outbox::{Outbox, SessionId};
@@ -90,14 +93,6 @@ pub struct Leave {
 #[rtype(result = "Option<Outbox>")]
 pub struct FindDesktop {
     pub client_id: ClientId,
-}
-
-/// Cluster mode: another node's announcement for an id this node holds.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct RemoteState {
-    pub client_id: ClientId,
-    pub announcement: Announcement,
 }
 
 /// Cluster mode: the relay is stopping; drop every id's link after its last announcement.

@@ -26,7 +26,7 @@ use bytestring::ByteString;
 use deskbridge_protocol::{ClientId, ClientMode, ServerMessage, Welcome, PROTOCOL_VERSION};
 
 use crate::cluster::announce::Announcement;
-use crate::cluster::link::{Control, LinkParts, RoomLink};
+use crate::cluster::link::{Control, LinkParts, RemoteState, RoomLink};
 use crate::cluster::presence::newer;
 use crate::cluster::remote::{fetch_history, CommandLink, DesktopLink, FetchedHistory};
 use crate::cluster::Cluster;
@@ -35,8 +35,7 @@ use crate::metrics::{Limit, Metrics};
 use crate::outbox::{Outbox, SendError, SessionId};
 use coalesce::Decision;
 use messages::{
-    FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers, RemoteState,
-    ViewerLimit,
+    FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers, ViewerLimit,
 };
 use room::{Member, Room};
 
