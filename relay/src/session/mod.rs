@@ -24,7 +24,9 @@ use tokio::sync::oneshot;
 use crate::limits::connections::ConnectionGuard;
 use crate::limits::frame_guard::FrameRefused;
 use crate::limits::rate::{RateVerdict, SessionRate};
-use crate::matchmaker::messages::{FindDesktop, Join, JoinRefused, Leave, PeerUpdate, Peers};
+use crate::matchmaker::messages::{
+    DesktopRoute, FindDesktop, Join, JoinRefused, Leave, PeerUpdate, Peers,
+};
 use crate::metrics::Limit;
 use crate::outbox::command::{deliver_command, CommandOutcome};
 use crate::outbox::fanout::fan_out;
@@ -315,13 +317,18 @@ impl WsSession {
             (Route::Command, Peers::Web { commands, .. }) if commands.check().is_err() => {
                 self.report_command(kind, CommandOutcome::Limited);
             }
-            (Route::Command, Peers::Web { desktop, .. }) => {
-                match deliver_command(desktop.as_ref(), kind, &text, metrics) {
-                    // Not known here, or gone: ask the matchmaker, which knows for sure.
-                    CommandOutcome::Offline => self.deliver_via_matchmaker(kind, text, ctx),
-                    outcome => self.report_command(kind, outcome),
+            (Route::Command, Peers::Web { desktop, .. }) => match desktop {
+                DesktopRoute::Local(outbox) => {
+                    match deliver_command(Some(outbox), kind, &text, metrics) {
+                        // Gone meanwhile: ask the matchmaker, which knows for sure.
+                        CommandOutcome::Offline => self.deliver_via_matchmaker(kind, text, ctx),
+                        outcome => self.report_command(kind, outcome),
+                    }
                 }
-            }
+                // On another node: straight to it, the matchmaker stays off this path.
+                DesktopRoute::Remote => self.deliver_via_cluster(kind, text, ctx),
+                DesktopRoute::Unknown => self.deliver_via_matchmaker(kind, text, ctx),
+            },
             (route, _) => {
                 log::error!(
                     "session {}: no route {route:?} for {}",
@@ -345,8 +352,8 @@ impl WsSession {
         }
     }
 
-    /// The slow path of a command: the session does not know of a desktop (it may have just
-    /// connected), so ask the matchmaker. Holds further input until answered, keeping order.
+    /// The slow path of a command: the session knows of no desktop (it, or the desktop, may have
+    /// just connected), so ask the matchmaker. Holds further input until answered, keeping order.
     fn deliver_via_matchmaker(
         &mut self,
         kind: EventKind,
@@ -359,18 +366,25 @@ impl WsSession {
         let find = FindDesktop {
             client_id: member.client_id.clone(),
         };
+        if let Some(cluster) = &self.state.cluster_metrics {
+            cluster.desktop_lookup();
+        }
         self.state
             .matchmaker
             .send(find)
             .into_actor(self)
             .map(move |found, act, ctx| {
-                let found = found.ok().flatten();
-                if let (Some(desktop), Phase::Joined(member)) = (&found, &mut act.phase) {
-                    if let Peers::Web { desktop: known, .. } = &mut member.peers {
-                        *known = Some(desktop.clone());
-                    }
+                let found = found.unwrap_or(DesktopRoute::Unknown);
+                if let Phase::Joined(Member {
+                    peers: Peers::Web { desktop: known, .. },
+                    ..
+                }) = &mut act.phase
+                {
+                    *known = found.clone();
                 }
-                match deliver_command(found.as_ref(), kind, &text, &act.state.metrics) {
+                // Not here (or gone): the cluster may still have it, even before its
+                // announcement arrived; without a cluster, that is `peer_offline`.
+                match deliver_command(found.local(), kind, &text, &act.state.metrics) {
                     CommandOutcome::Offline => act.deliver_via_cluster(kind, text, ctx),
                     outcome => act.report_command(kind, outcome),
                 }
@@ -378,8 +392,8 @@ impl WsSession {
             .wait(ctx);
     }
 
-    /// The slowest path of a command: no desktop on this node, so (in cluster mode) ask the node
-    /// that has it, through NATS. Holds further input until answered, keeping order.
+    /// A command for a desktop not on this node: (in cluster mode) ask the node that has it,
+    /// through NATS. Holds further input until answered, keeping order.
     fn deliver_via_cluster(&mut self, kind: EventKind, text: ByteString, ctx: &mut Context<Self>) {
         let link = match &self.phase {
             Phase::Joined(Member {
@@ -636,8 +650,8 @@ impl Handler<PeerUpdate> for WsSession {
             (PeerUpdate::Viewers(list), Phase::Joined(Member { peers: Peers::Desktop { viewers, .. }, .. })) => {
                 *viewers = list;
             }
-            (PeerUpdate::Desktop(outbox), Phase::Joined(Member { peers: Peers::Web { desktop, .. }, .. })) => {
-                *desktop = outbox;
+            (PeerUpdate::Desktop(route), Phase::Joined(Member { peers: Peers::Web { desktop, .. }, .. })) => {
+                *desktop = route;
             }
             (update, _) => log::debug!("session {}: ignoring {update:?}", self.id),
         }
