@@ -1,6 +1,7 @@
 //! Micro-benchmark of routing one `cpu` frame as a desktop's session does it: append it to the
-//! id's `History`, then queue the same reference-counted bytes into each viewer's `Outbox`; and
-//! of building the `history` message a joining viewer gets.
+//! id's `History`, then [`fan_out`] the same reference-counted bytes into each viewer's `Outbox`
+//! (the relay's own function, so this measures the code that runs); and of building the
+//! `history` message a joining viewer gets.
 //!
 //! The writer tasks' side (taking the frame off each queue) is included, so the queues stay
 //! empty and every iteration does the same work. Socket writes are not: they are the kernel's,
@@ -10,9 +11,11 @@ use std::hint::black_box;
 
 use bytestring::ByteString;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use deskbridge_protocol::ClientId;
+use deskbridge_protocol::{ClientId, EventKind};
 use deskbridge_relay::history::History;
-use deskbridge_relay::session::outbox::{Outbound, Outbox};
+use deskbridge_relay::metrics::Metrics;
+use deskbridge_relay::outbox::fanout::fan_out;
+use deskbridge_relay::outbox::{Outbound, Outbox};
 use tokio::sync::mpsc;
 
 const CPU_8_CORES: &str = r#"{"event":"cpu","value":23.5,"cores":[12.0,35.1,7.5,64.2,3.3,18.9,41.0,9.8],"memory":{"used":4294967296,"total":17179869184},"ts":1764093600000}"#;
@@ -22,6 +25,7 @@ fn viewers(n: usize) -> (Vec<Outbox>, Vec<mpsc::Receiver<Outbound>>) {
 }
 
 fn route(c: &mut Criterion) {
+    let metrics = Metrics::new();
     let mut group = c.benchmark_group("route_telemetry");
     for n in [1usize, 10, 32] {
         let history = History::new(60);
@@ -31,10 +35,7 @@ fn route(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
                 history.push(frame.clone());
-                let mut delivered = 0;
-                for viewer in &outboxes {
-                    delivered += usize::from(viewer.send_telemetry(frame.clone()).is_ok());
-                }
+                let delivered = fan_out(&outboxes, EventKind::Cpu, &frame, &metrics);
                 for queue in &mut queues {
                     black_box(queue.try_recv().ok());
                 }

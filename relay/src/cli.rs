@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::cluster::config::ClusterConfig;
 use crate::cluster::config::{default_node_id, validate_node_id};
-use crate::cluster::ClusterConfig;
 use crate::config::Config;
 
 #[derive(Debug, Parser)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cluster::ClusterConfig;
+use crate::cluster::config::ClusterConfig;
 use deskbridge_auth::KeySet;
 
 /// Relay settings. `Default` gives the production defaults.

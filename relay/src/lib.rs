@@ -4,6 +4,7 @@
 //! Layout, following the path of a message:
 //! - [`http`]: the routes; `/ws` upgrades and hands the socket to a session.
 //! - [`session`]: one actor per connection; reads, validates, relays into peers' outboxes.
+//! - [`outbox`]: a session's bounded send queue, the fan-out to viewers and a command's outcome.
 //! - [`matchmaker`]: the registry of sessions by id; pairs peers on join and leave.
 //! - [`auth`], [`limits`]: who may connect, and how much.
 //! - [`history`], [`metrics`]: per-id cpu history and Prometheus counters.
@@ -19,6 +20,7 @@ pub mod http;
 pub mod limits;
 pub mod matchmaker;
 pub mod metrics;
+pub mod outbox;
 pub mod server;
 pub mod session;
 mod state;

@@ -3,16 +3,12 @@
 //! Every counter on the per-message path is resolved to its label set once, at start, so counting a
 //! relayed message is one atomic add and never a map lookup.
 
-use std::sync::Arc;
-
 use deskbridge_protocol::{ClientMode, ErrorCode, EventKind};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-
-use crate::cluster::metrics::ClusterMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabel {
@@ -110,8 +106,6 @@ pub struct Metrics {
     dropped: [Counter; 2],
     limited: [Counter; 9],
     auth_failures: Counter,
-    /// Cluster mode's metrics, for `/healthz`.
-    cluster: Option<Arc<ClusterMetrics>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -241,20 +235,7 @@ impl Metrics {
             delivered,
             errors,
             dropped,
-            cluster: None,
         }
-    }
-
-    /// Adds the cluster metrics of node `node` (cluster mode only).
-    pub fn attach_cluster(&mut self, node: &str) -> Arc<ClusterMetrics> {
-        let cluster = Arc::new(ClusterMetrics::register(&mut self.registry, node));
-        self.cluster = Some(cluster.clone());
-        cluster
-    }
-
-    /// The cluster metrics, in cluster mode.
-    pub fn cluster(&self) -> Option<&ClusterMetrics> {
-        self.cluster.as_deref()
     }
 
     /// The registry, for callers that add metrics of their own (limits, cluster state).

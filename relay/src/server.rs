@@ -18,6 +18,7 @@ use deskbridge_protocol::ClientMode;
 use tokio::sync::{oneshot, watch};
 
 use crate::auth::Authenticator;
+use crate::cluster::metrics::ClusterMetrics;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::limits::connections::ConnectionLimiter;
@@ -49,14 +50,18 @@ impl RunningRelay {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let auth = Arc::new(auth);
         let mut metrics = Metrics::new();
+        // Registered beside the relay's own, but held by the state (for `/healthz`), so the
+        // relay's metrics know nothing of the cluster layer above them.
         let cluster_metrics = config
             .cluster
             .as_ref()
-            .map(|c| metrics.attach_cluster(&c.node_id));
+            .map(|c| Arc::new(ClusterMetrics::register(metrics.registry_mut(), &c.node_id)));
         let metrics = Arc::new(metrics);
         let mut matchmaker = Matchmaker::new(&config, metrics.clone());
         let mut cluster = None;
-        if let (Some(cluster_config), Some(cluster_metrics)) = (&config.cluster, cluster_metrics) {
+        if let (Some(cluster_config), Some(cluster_metrics)) =
+            (&config.cluster, cluster_metrics.clone())
+        {
             let node = Cluster::connect(
                 cluster_config,
                 config.heartbeat_interval,
@@ -77,6 +82,7 @@ impl RunningRelay {
         let state = web::Data::new(RelayState {
             config,
             metrics,
+            cluster_metrics,
             matchmaker,
             shutdown: shutdown_rx,
             started: Instant::now(),

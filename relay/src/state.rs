@@ -7,6 +7,7 @@ use actix::Addr;
 use tokio::sync::watch;
 
 use crate::auth::Authenticator;
+use crate::cluster::metrics::ClusterMetrics;
 use crate::config::Config;
 use crate::limits::connections::ConnectionLimiter;
 use crate::matchmaker::Matchmaker;
@@ -15,6 +16,8 @@ use crate::metrics::Metrics;
 pub struct RelayState {
     pub config: Config,
     pub metrics: Arc<Metrics>,
+    /// Cluster mode only: the node's cluster metrics, for `/healthz`.
+    pub cluster_metrics: Option<Arc<ClusterMetrics>>,
     pub matchmaker: Addr<Matchmaker>,
     /// Becomes `true` when the relay starts shutting down.
     pub shutdown: watch::Receiver<bool>,

@@ -1,6 +1,7 @@
 //! Cluster mode through a real NATS server: a desktop on one relay node and its viewers on others
 //! get everything a single relay gives them — cpu, beep and its result, `peer_offline`, presence
-//! counted over all nodes, the newest desktop winning, and history on join.
+//! counted over all nodes, the newest desktop winning, history on join, and commands to a desktop
+//! on another node that go straight to it.
 
 use awc::ws::CloseCode;
 use deskbridge_protocol::{ErrorCode, ServerMessage};
@@ -225,4 +226,30 @@ async fn the_desktops_command_budget_is_shared_by_viewers_on_every_node() {
     on_c.send(r#"{"event":"beep","id":"2"}"#).await;
     let error = on_c.expect_error(ErrorCode::RateLimited).await;
     assert!(error["message"].as_str().unwrap().contains("per second"));
+}
+
+#[actix_web::test]
+async fn a_viewer_whose_desktop_is_on_another_node_sends_commands_without_the_matchmaker() {
+    let nats = Nats::start();
+    let a = start_node(cluster_config(&nats, "node-a")).await;
+    let b = start_node(cluster_config(&nats, "node-b")).await;
+    let mut desktop = Client::join(a.addr(), "r", "desktop").await;
+    let mut web = Client::join(b.addr(), "r", "web").await;
+    // Node b has heard node a's announcement: its viewer's route to the desktop is `Remote`.
+    web.expect_presence("online", 1).await;
+    for id in ["1", "2", "3"] {
+        web.send(&format!(r#"{{"event":"beep","id":"{id}"}}"#))
+            .await;
+        assert_eq!(desktop.next_named("beep").await["id"], id);
+    }
+    let lookups = "deskbridge_cluster_desktop_lookups_total";
+    assert_eq!(metric(b.addr(), lookups).await, 0.0);
+
+    // The desktop goes away: the route becomes `Unknown`, and a command asks the matchmaker
+    // (the slow path that closes the race with a desktop joining) before `peer_offline`.
+    drop(desktop);
+    web.expect_presence("offline", 1).await;
+    web.send(r#"{"event":"beep","id":"4"}"#).await;
+    web.expect_error(ErrorCode::PeerOffline).await;
+    assert_eq!(metric(b.addr(), lookups).await, 1.0);
 }

@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use actix::Recipient;
+use actix::{Message as ActixMessage, Recipient};
 use async_nats::connection::State;
 use async_nats::{HeaderMap, Message, Subject, Subscriber};
 use bytes::Bytes;
@@ -25,8 +25,18 @@ use super::metrics::{ClusterDrop, Traffic};
 use super::subjects::{last_token, Subjects, HISTORY};
 use super::{reply, Cluster, STATE_HEADER};
 use crate::history::History;
-use crate::matchmaker::messages::RemoteState;
-use crate::session::outbox::{Outbound, Outbox, SendError};
+use crate::outbox::command::{deliver_command, CommandOutcome};
+use crate::outbox::fanout::fan_out;
+use crate::outbox::Outbox;
+
+/// Sent by an id's task to the matchmaker: another node's announcement for an id this node
+/// holds. Defined here, by its sender, because the matchmaker sits above the cluster layer.
+#[derive(ActixMessage, Debug)]
+#[rtype(result = "()")]
+pub struct RemoteState {
+    pub client_id: ClientId,
+    pub announcement: Announcement,
+}
 
 /// A change the matchmaker tells the id's task about.
 #[derive(Debug)]
@@ -227,38 +237,15 @@ impl Task {
         let Some((kind, text)) = self.frame(&msg, &[Route::Telemetry, Route::Reply]) else {
             return;
         };
-        let metrics = &self.node.relay_metrics;
-        let mut delivered = 0;
         if kind.route() == Route::Telemetry {
             self.node.metrics.received(Traffic::Telemetry);
             // Kept here too, so a later viewer on this node has history even if the desktop's
             // node cannot be asked.
             self.history.push(text.clone());
-            for viewer in self.viewers.iter() {
-                match viewer.send_telemetry(text.clone()) {
-                    Ok(()) => delivered += 1,
-                    Err(SendError::Full(reason)) => metrics.dropped(reason),
-                    Err(SendError::Closed) => {}
-                }
-            }
         } else {
             self.node.metrics.received(Traffic::Reply);
-            for viewer in self.viewers.iter() {
-                match viewer.send(Outbound::Text(text.clone())) {
-                    Ok(()) => delivered += 1,
-                    Err(SendError::Full(reason)) => {
-                        metrics.dropped(reason);
-                        log::warn!(
-                            "cluster: viewer session {} is stuck; {} to it dropped",
-                            viewer.session(),
-                            kind.name()
-                        );
-                    }
-                    Err(SendError::Closed) => {}
-                }
-            }
         }
-        metrics.delivered(kind, delivered);
+        fan_out(&self.viewers, kind, &text, &self.node.relay_metrics);
     }
 
     /// A command for the local desktop, or a history request: answers the asking node.
@@ -288,18 +275,12 @@ impl Task {
             return;
         };
         self.node.metrics.received(Traffic::Command);
-        let answer = if self.commands.check().is_err() {
-            reply::LIMITED
+        let outcome = if self.commands.check().is_err() {
+            CommandOutcome::Limited
         } else {
-            match self.desktop.as_ref().map(|d| d.send(Outbound::Text(text))) {
-                Some(Ok(())) => {
-                    self.node.relay_metrics.delivered(kind, 1);
-                    reply::OK
-                }
-                Some(Err(SendError::Full(_))) => reply::BUSY,
-                None | Some(Err(SendError::Closed)) => reply::OFFLINE,
-            }
+            deliver_command(self.desktop.as_ref(), kind, &text, &self.node.relay_metrics)
         };
+        let answer = reply::encode(outcome);
         let _ = client
             .publish(reply_to, Bytes::from_static(answer.as_bytes()))
             .await;

@@ -100,6 +100,7 @@ pub struct ClusterMetrics {
     published: [Counter; 5],
     received: [Counter; 5],
     dropped: [Counter; 3],
+    desktop_lookups: Counter,
 }
 
 impl ClusterMetrics {
@@ -150,7 +151,14 @@ impl ClusterMetrics {
                 .get_or_create(&ReasonLabel { reason: r.label() })
                 .clone()
         });
+        let desktop_lookups = Counter::default();
+        registry.register(
+            "cluster_desktop_lookups",
+            "Commands whose viewer's session had to ask the matchmaker where the desktop is (a viewer that knows its desktop is on another node never does)",
+            desktop_lookups.clone(),
+        );
         Self {
+            desktop_lookups,
             node: node.to_owned(),
             connected_flag: AtomicBool::new(false),
             connected,
@@ -159,6 +167,11 @@ impl ClusterMetrics {
             received,
             dropped,
         }
+    }
+
+    /// A session asked the matchmaker where its desktop is.
+    pub fn desktop_lookup(&self) {
+        self.desktop_lookups.inc();
     }
 
     pub fn node(&self) -> &str {

@@ -40,12 +40,37 @@ use crate::metrics::Metrics;
 /// knows the desktop is there before it tells its new viewer.
 pub const STATE_HEADER: &str = "Deskbridge-State";
 
-/// The answers of the desktop's node to a command.
+/// The answers of the desktop's node to a command: a [`CommandOutcome`] as one word.
+///
+/// [`CommandOutcome`]: crate::outbox::command::CommandOutcome
 pub(crate) mod reply {
+    use crate::outbox::command::CommandOutcome;
+
     pub const OK: &str = "ok";
     pub const BUSY: &str = "busy";
     pub const LIMITED: &str = "limited";
     pub const OFFLINE: &str = "offline";
+
+    /// The answer for `outcome`. `Unreachable` never travels (it is the asking node's verdict
+    /// when no answer came), so it reads as `offline` if it ever did.
+    pub fn encode(outcome: CommandOutcome) -> &'static str {
+        match outcome {
+            CommandOutcome::Delivered => OK,
+            CommandOutcome::Busy => BUSY,
+            CommandOutcome::Limited => LIMITED,
+            CommandOutcome::Offline | CommandOutcome::Unreachable => OFFLINE,
+        }
+    }
+
+    /// The outcome an answer reports; anything unknown is `Offline`.
+    pub fn decode(answer: &[u8]) -> CommandOutcome {
+        match std::str::from_utf8(answer) {
+            Ok(OK) => CommandOutcome::Delivered,
+            Ok(BUSY) => CommandOutcome::Busy,
+            Ok(LIMITED) => CommandOutcome::Limited,
+            _ => CommandOutcome::Offline,
+        }
+    }
 }
 
 /// Why cluster mode could not start.

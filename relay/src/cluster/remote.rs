@@ -14,6 +14,7 @@ use super::announce::Announcement;
 use super::metrics::Traffic;
 use super::subjects::{Subjects, HISTORY};
 use super::{reply, Cluster, STATE_HEADER};
+use crate::outbox::command::CommandOutcome;
 
 /// Held by a desktop's session: forwards what it sends to the viewers on other nodes.
 #[derive(Debug, Clone)]
@@ -50,20 +51,6 @@ impl DesktopLink {
     }
 }
 
-/// How a command sent to another node ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandOutcome {
-    Delivered,
-    /// The desktop's queue is full.
-    Busy,
-    /// The desktop's node refused it: too many commands per second for that desktop.
-    Limited,
-    /// No node has the desktop.
-    Offline,
-    /// NATS is unreachable or did not answer in time.
-    Unreachable,
-}
-
 /// Held by a viewer's session: sends commands to the desktop wherever it is.
 #[derive(Debug, Clone)]
 pub struct CommandLink {
@@ -93,12 +80,7 @@ impl CommandLink {
         .await;
         self.node.metrics.published(Traffic::Command);
         match asked {
-            Ok(Ok(answer)) => match std::str::from_utf8(&answer.payload) {
-                Ok(reply::OK) => CommandOutcome::Delivered,
-                Ok(reply::BUSY) => CommandOutcome::Busy,
-                Ok(reply::LIMITED) => CommandOutcome::Limited,
-                _ => CommandOutcome::Offline,
-            },
+            Ok(Ok(answer)) => reply::decode(&answer.payload),
             Ok(Err(e)) if e.kind() == RequestErrorKind::NoResponders => CommandOutcome::Offline,
             Ok(Err(e)) => {
                 log::warn!("cluster: command for {} not answered: {e}", kind.name());

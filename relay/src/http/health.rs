@@ -36,11 +36,17 @@ pub async fn healthz(state: web::Data<RelayState>) -> HttpResponse {
         uptime_seconds: state.started.elapsed().as_secs(),
         desktops: state.metrics.session_count(ClientMode::Desktop),
         viewers: state.metrics.session_count(ClientMode::Web),
-        cluster: state
-            .metrics
-            .cluster()
-            .map(|c| if c.is_connected() { "ok" } else { "degraded" }),
-        node: state.metrics.cluster().map(|c| c.node().to_owned()),
+        cluster: state.cluster_metrics.as_deref().map(|c| {
+            if c.is_connected() {
+                "ok"
+            } else {
+                "degraded"
+            }
+        }),
+        node: state
+            .cluster_metrics
+            .as_deref()
+            .map(|c| c.node().to_owned()),
     };
     if shutting_down {
         HttpResponse::ServiceUnavailable().json(body)

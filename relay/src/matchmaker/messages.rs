@@ -1,5 +1,9 @@
-//! The typed messages between sessions and the matchmaker.
+//! The typed messages of the matchmaker's interface: what sessions and the server ask of it
+//! (`Join`, `Leave`, `FindDesktop`, `LeaveCluster`) and what it tells sessions (`PeerUpdate`).
 //!
+//! Each message type lives with the lower of its two ends in the layer order
+//! (docs/architecture.md), so both ends import downwards: the session, above the matchmaker,
+//! imports these; the matchmaker imports the cluster link's `RemoteState`, not the other way.
 //! They travel only when a session joins or leaves, never per relayed message.
 
 use std::sync::Arc;
@@ -8,10 +12,9 @@ use actix::prelude::*;
 use deskbridge_protocol::{ClientId, ClientMode};
 use governor::DefaultDirectRateLimiter;
 
-use crate::cluster::announce::Announcement;
 use crate::cluster::remote::{CommandLink, DesktopLink};
 use crate::history::History;
-use crate::session::outbox::{Outbox, SessionId};
+use crate::outbox::{Outbox, SessionId};
 
 /// A session authenticated and asks to be paired.
 #[derive(Message)]
@@ -38,12 +41,49 @@ pub enum Peers {
         cluster: Option<DesktopLink>,
     },
     Web {
-        desktop: Option<Outbox>,
+        /// Where the desktop is, so a command goes straight there without asking the matchmaker.
+        desktop: DesktopRoute,
         /// The id's shared budget of commands per second, across all its viewers.
         commands: Arc<DefaultDirectRateLimiter>,
         /// In cluster mode: how to reach a desktop on another node.
         cluster: Option<CommandLink>,
     },
+}
+
+/// Where a viewer's desktop is, as far as the matchmaker knows: handed over on join and kept
+/// current with [`PeerUpdate::Desktop`], so the viewer's commands take the right path at once.
+#[derive(Debug, Clone)]
+pub enum DesktopRoute {
+    /// On this node: commands go straight into its outbox.
+    Local(Outbox),
+    /// Cluster mode: another node announced it; commands go through NATS.
+    Remote,
+    /// No node is known to have it (it may be joining right now): ask the matchmaker, then the
+    /// cluster, before answering `peer_offline`.
+    Unknown,
+}
+
+impl DesktopRoute {
+    /// The desktop's outbox if it is on this node.
+    pub fn local(&self) -> Option<&Outbox> {
+        match self {
+            DesktopRoute::Local(outbox) => Some(outbox),
+            DesktopRoute::Remote | DesktopRoute::Unknown => None,
+        }
+    }
+}
+
+/// Two routes are the same when they lead to the same place (for a local desktop: the same
+/// session), so the matchmaker tells viewers only about real changes.
+impl PartialEq for DesktopRoute {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (DesktopRoute::Local(a), DesktopRoute::Local(b)) => a.session() == b.session(),
+            (DesktopRoute::Remote, DesktopRoute::Remote) => true,
+            (DesktopRoute::Unknown, DesktopRoute::Unknown) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Why a join was refused.
@@ -84,20 +124,12 @@ pub struct Leave {
     pub mode: ClientMode,
 }
 
-/// Asks which desktop serves `client_id` now: the slow path of a command whose sender does not
-/// (yet) know of a desktop.
+/// Asks where the desktop of `client_id` is now: the slow path of a command whose sender knows
+/// of no desktop (it may have just joined, and its `PeerUpdate` is still on the way).
 #[derive(Message)]
-#[rtype(result = "Option<Outbox>")]
+#[rtype(result = "DesktopRoute")]
 pub struct FindDesktop {
     pub client_id: ClientId,
-}
-
-/// Cluster mode: another node's announcement for an id this node holds.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct RemoteState {
-    pub client_id: ClientId,
-    pub announcement: Announcement,
 }
 
 /// Cluster mode: the relay is stopping; drop every id's link after its last announcement.
@@ -111,8 +143,8 @@ pub struct LeaveCluster;
 pub enum PeerUpdate {
     /// For a desktop: the viewers now connected.
     Viewers(Arc<[Outbox]>),
-    /// For a viewer: the desktop now connected, if any.
-    Desktop(Option<Outbox>),
+    /// For a viewer: where the desktop is now.
+    Desktop(DesktopRoute),
     /// For a desktop: a newer connection for the same id took over.
     Replaced,
 }

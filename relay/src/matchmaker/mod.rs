@@ -26,16 +26,16 @@ use bytestring::ByteString;
 use deskbridge_protocol::{ClientId, ClientMode, ServerMessage, Welcome, PROTOCOL_VERSION};
 
 use crate::cluster::announce::Announcement;
-use crate::cluster::link::{Control, LinkParts, RoomLink};
+use crate::cluster::link::{Control, LinkParts, RemoteState, RoomLink};
 use crate::cluster::presence::newer;
 use crate::cluster::remote::{fetch_history, CommandLink, DesktopLink, FetchedHistory};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::{Limit, Metrics};
-use crate::session::outbox::{Outbox, SendError, SessionId};
+use crate::outbox::{Outbox, SendError, SessionId};
 use coalesce::Decision;
 use messages::{
-    FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers, RemoteState,
+    DesktopRoute, FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers,
     ViewerLimit,
 };
 use room::{Member, Room};
@@ -203,14 +203,13 @@ impl Matchmaker {
                     );
                     old.updates.do_send(PeerUpdate::Replaced);
                 }
-                for viewer in &room.viewers {
-                    viewer.updates.do_send(PeerUpdate::Desktop(None));
-                }
                 if let Some(link) = &room.link {
                     link.send(Control::Desktop(None));
                 }
             }
         }
+        // A desktop that appeared, moved or went away elsewhere: viewers here route to it.
+        room.reroute();
         room.remote_viewers
             .store(room.remote.viewers() > 0, Ordering::Relaxed);
         if room.is_empty() {
@@ -265,6 +264,7 @@ impl Matchmaker {
             if room.remote.expire(now) {
                 room.remote_viewers
                     .store(room.remote.viewers() > 0, Ordering::Relaxed);
+                room.reroute();
                 if room.settle() {
                     changed.push(client_id.clone());
                 }
@@ -388,11 +388,8 @@ impl Handler<Join> for Matchmaker {
                     Some((at, _)) if at >= now => at + 1,
                     _ => now,
                 };
-                let desktop = Some(member.outbox.clone());
-                for viewer in &room.viewers {
-                    viewer.updates.do_send(PeerUpdate::Desktop(desktop.clone()));
-                }
                 room.desktop = Some(member.clone());
+                room.reroute();
                 Peers::Desktop {
                     viewers: room.viewer_outboxes(),
                     history: room.history.clone(),
@@ -436,7 +433,7 @@ impl Handler<Join> for Matchmaker {
                         .do_send(PeerUpdate::Viewers(room.viewer_outboxes()));
                 }
                 Peers::Web {
-                    desktop: room.desktop.as_ref().map(|d| d.outbox.clone()),
+                    desktop: room.desktop_route(),
                     commands: room.commands.clone(),
                     cluster: self
                         .cluster
@@ -516,9 +513,8 @@ impl Handler<Leave> for Matchmaker {
                     .is_some_and(|d| d.session() == leave.session);
                 if is_current {
                     room.desktop = None;
-                    for viewer in &room.viewers {
-                        viewer.updates.do_send(PeerUpdate::Desktop(None));
-                    }
+                    // To a desktop on another node if one is known there, else none.
+                    room.reroute();
                     if let Some(link) = &room.link {
                         link.send(Control::Desktop(None));
                     }
@@ -558,13 +554,14 @@ impl Handler<Leave> for Matchmaker {
 }
 
 impl Handler<FindDesktop> for Matchmaker {
-    type Result = Option<Outbox>;
+    type Result = MessageResult<FindDesktop>;
 
     fn handle(&mut self, find: FindDesktop, _: &mut Context<Self>) -> Self::Result {
-        self.rooms
-            .get(&find.client_id)
-            .and_then(|room| room.desktop.as_ref())
-            .map(|d| d.outbox.clone())
+        MessageResult(
+            self.rooms
+                .get(&find.client_id)
+                .map_or(DesktopRoute::Unknown, Room::desktop_route),
+        )
     }
 }
 

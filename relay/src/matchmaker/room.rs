@@ -11,12 +11,12 @@ use deskbridge_protocol::{unix_millis, ClientId, DesktopState, Presence, ServerM
 use governor::DefaultDirectRateLimiter;
 
 use super::coalesce::{Coalescer, PRESENCE_WINDOW};
-use super::messages::PeerUpdate;
+use super::messages::{DesktopRoute, PeerUpdate};
 use crate::cluster::link::RoomLink;
 use crate::cluster::presence::RemoteNodes;
 use crate::history::History;
 use crate::limits::rate::bucket;
-use crate::session::outbox::{Outbox, SessionId};
+use crate::outbox::{Outbox, SessionId};
 
 /// A registered session: how to send it frames and how to tell it about peer changes.
 #[derive(Debug, Clone)]
@@ -58,6 +58,8 @@ pub struct Room {
     pub presence_timer: Coalescer,
     /// The (desktop online, viewers) last settled, to tell when presence changed.
     shown: (bool, u32),
+    /// The desktop's route the viewers were last told, to tell them only of changes.
+    route: DesktopRoute,
 }
 
 impl Room {
@@ -75,7 +77,31 @@ impl Room {
             next_announce: Instant::now(),
             presence_timer: Coalescer::new(PRESENCE_WINDOW),
             shown: (false, 0),
+            route: DesktopRoute::Unknown,
         }
+    }
+
+    /// Where the desktop is: here, on another node (cluster mode), or nowhere known.
+    pub fn desktop_route(&self) -> DesktopRoute {
+        match &self.desktop {
+            Some(desktop) => DesktopRoute::Local(desktop.outbox.clone()),
+            None if self.remote.has_desktop() => DesktopRoute::Remote,
+            None => DesktopRoute::Unknown,
+        }
+    }
+
+    /// After any change of the desktop (here or elsewhere): tells this node's viewers its new
+    /// route, if it changed. Returns whether it did.
+    pub fn reroute(&mut self) -> bool {
+        let route = self.desktop_route();
+        if route == self.route {
+            return false;
+        }
+        for viewer in &self.viewers {
+            viewer.updates.do_send(PeerUpdate::Desktop(route.clone()));
+        }
+        self.route = route;
+        true
     }
 
     /// Whether a desktop of the id is connected to this node or (cluster mode) to any other.
@@ -194,5 +220,27 @@ mod tests {
         assert!(!room.online());
         assert!(room.since > 1234);
         assert_eq!(room.viewer_count(), 1);
+    }
+
+    #[test]
+    fn the_route_follows_the_desktop_here_elsewhere_and_gone() {
+        let mut room = Room::new(3, 5);
+        let later = Instant::now() + Duration::from_secs(30);
+        assert_eq!(room.desktop_route(), DesktopRoute::Unknown);
+        assert!(!room.reroute(), "nothing to tell yet");
+
+        room.remote.apply(&desktop_on("b", 1, Some(1234), 0), later);
+        assert_eq!(room.desktop_route(), DesktopRoute::Remote);
+        assert!(room.reroute());
+        assert!(!room.reroute(), "told once");
+
+        // Another announcement of the same desktop changes nothing for the viewers.
+        room.remote.apply(&desktop_on("b", 2, Some(1234), 1), later);
+        assert!(!room.reroute());
+
+        // The desktop leaves node b: no node has it any more.
+        room.remote.apply(&desktop_on("b", 3, None, 1), later);
+        assert_eq!(room.desktop_route(), DesktopRoute::Unknown);
+        assert!(room.reroute());
     }
 }

@@ -2,11 +2,10 @@
 //! and relays the original frame straight into its peers' outboxes.
 //!
 //! Reading happens here (the actix-ws message stream, continuations joined, sizes bounded);
-//! writing happens in the session's writer task (see [`outbox`]), so a slow socket never blocks
+//! writing happens in the session's writer task (see [`crate::outbox`]), so a slow socket never blocks
 //! this actor or anyone relaying to it.
 
 pub mod close;
-pub mod outbox;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,14 +21,17 @@ use deskbridge_protocol::{
 };
 use tokio::sync::oneshot;
 
-use crate::cluster::remote::CommandOutcome;
 use crate::limits::connections::ConnectionGuard;
 use crate::limits::frame_guard::FrameRefused;
 use crate::limits::rate::{RateVerdict, SessionRate};
-use crate::matchmaker::messages::{FindDesktop, Join, JoinRefused, Leave, PeerUpdate, Peers};
+use crate::matchmaker::messages::{
+    DesktopRoute, FindDesktop, Join, JoinRefused, Leave, PeerUpdate, Peers,
+};
 use crate::metrics::Limit;
+use crate::outbox::command::{deliver_command, CommandOutcome};
+use crate::outbox::fanout::fan_out;
+use crate::outbox::{self, Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
 use crate::state::RelayState;
-use outbox::{Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
@@ -297,82 +299,36 @@ impl WsSession {
         }
         match (kind.route(), &member.peers) {
             (
-                Route::Telemetry,
+                Route::Telemetry | Route::Reply,
                 Peers::Desktop {
                     viewers,
                     history,
                     cluster,
                 },
             ) => {
-                history.push(text.clone());
-                let mut delivered = 0;
-                for viewer in viewers.iter() {
-                    match viewer.send_telemetry(text.clone()) {
-                        Ok(()) => delivered += 1,
-                        Err(SendError::Full(reason)) => metrics.dropped(reason),
-                        Err(SendError::Closed) => {}
-                    }
+                if kind.route() == Route::Telemetry {
+                    history.push(text.clone());
                 }
-                metrics.delivered(kind, delivered);
-                if let Some(cluster) = cluster {
-                    cluster.forward(kind, &text);
-                }
-            }
-            (
-                Route::Reply,
-                Peers::Desktop {
-                    viewers, cluster, ..
-                },
-            ) => {
-                let mut delivered = 0;
-                for viewer in viewers.iter() {
-                    match viewer.send(Outbound::Text(text.clone())) {
-                        Ok(()) => delivered += 1,
-                        Err(SendError::Full(reason)) => {
-                            metrics.dropped(reason);
-                            log::warn!(
-                                "session {}: viewer session {} is stuck; {} to it dropped",
-                                self.id,
-                                viewer.session(),
-                                kind.name()
-                            );
-                        }
-                        Err(SendError::Closed) => {}
-                    }
-                }
-                metrics.delivered(kind, delivered);
+                fan_out(viewers, kind, &text, metrics);
                 if let Some(cluster) = cluster {
                     cluster.forward(kind, &text);
                 }
             }
             (Route::Command, Peers::Web { commands, .. }) if commands.check().is_err() => {
-                metrics.limited(Limit::CommandRate);
-                let message = format!(
-                    "at most {} commands per second reach one desktop; {} not delivered",
-                    self.state.config.commands_per_second,
-                    kind.name()
-                );
-                self.reject(ErrorCode::RateLimited, &message);
+                self.report_command(kind, CommandOutcome::Limited);
             }
-            (Route::Command, Peers::Web { desktop, .. }) => {
-                let outcome = desktop
-                    .as_ref()
-                    .map(|d| d.send(Outbound::Text(text.clone())));
-                match outcome {
-                    Some(Ok(())) => metrics.delivered(kind, 1),
-                    Some(Err(SendError::Full(_))) => self.reject(
-                        ErrorCode::PeerBusy,
-                        &format!(
-                            "the desktop is not keeping up; {} not delivered, try again",
-                            kind.name()
-                        ),
-                    ),
-                    // Not known here, or gone: ask the matchmaker, which knows for sure.
-                    None | Some(Err(SendError::Closed)) => {
-                        self.deliver_via_matchmaker(kind, text, ctx)
+            (Route::Command, Peers::Web { desktop, .. }) => match desktop {
+                DesktopRoute::Local(outbox) => {
+                    match deliver_command(Some(outbox), kind, &text, metrics) {
+                        // Gone meanwhile: ask the matchmaker, which knows for sure.
+                        CommandOutcome::Offline => self.deliver_via_matchmaker(kind, text, ctx),
+                        outcome => self.report_command(kind, outcome),
                     }
                 }
-            }
+                // On another node: straight to it, the matchmaker stays off this path.
+                DesktopRoute::Remote => self.deliver_via_cluster(kind, text, ctx),
+                DesktopRoute::Unknown => self.deliver_via_matchmaker(kind, text, ctx),
+            },
             (route, _) => {
                 log::error!(
                     "session {}: no route {route:?} for {}",
@@ -383,8 +339,21 @@ impl WsSession {
         }
     }
 
-    /// The slow path of a command: the session does not know of a desktop (it may have just
-    /// connected), so ask the matchmaker. Holds further input until answered, keeping order.
+    /// Counts a refused command and tells the viewer; a delivered one was counted where it was
+    /// queued, so there is nothing left to do.
+    fn report_command(&self, kind: EventKind, outcome: CommandOutcome) {
+        if outcome != CommandOutcome::Delivered {
+            outcome.count(kind, &self.state.metrics);
+        }
+        if let Some((code, message)) =
+            outcome.rejection(kind, self.state.config.commands_per_second)
+        {
+            self.reject(code, &message);
+        }
+    }
+
+    /// The slow path of a command: the session knows of no desktop (it, or the desktop, may have
+    /// just connected), so ask the matchmaker. Holds further input until answered, keeping order.
     fn deliver_via_matchmaker(
         &mut self,
         kind: EventKind,
@@ -397,34 +366,34 @@ impl WsSession {
         let find = FindDesktop {
             client_id: member.client_id.clone(),
         };
+        if let Some(cluster) = &self.state.cluster_metrics {
+            cluster.desktop_lookup();
+        }
         self.state
             .matchmaker
             .send(find)
             .into_actor(self)
             .map(move |found, act, ctx| {
-                let found = found.ok().flatten();
-                if let (Some(desktop), Phase::Joined(member)) = (&found, &mut act.phase) {
-                    if let Peers::Web { desktop: known, .. } = &mut member.peers {
-                        *known = Some(desktop.clone());
-                    }
+                let found = found.unwrap_or(DesktopRoute::Unknown);
+                if let Phase::Joined(Member {
+                    peers: Peers::Web { desktop: known, .. },
+                    ..
+                }) = &mut act.phase
+                {
+                    *known = found.clone();
                 }
-                match found.map(|d| d.send(Outbound::Text(text.clone()))) {
-                    Some(Ok(())) => act.state.metrics.delivered(kind, 1),
-                    Some(Err(SendError::Full(_))) => act.reject(
-                        ErrorCode::PeerBusy,
-                        &format!(
-                            "the desktop is not keeping up; {} not delivered, try again",
-                            kind.name()
-                        ),
-                    ),
-                    None | Some(Err(SendError::Closed)) => act.deliver_via_cluster(kind, text, ctx),
+                // Not here (or gone): the cluster may still have it, even before its
+                // announcement arrived; without a cluster, that is `peer_offline`.
+                match deliver_command(found.local(), kind, &text, &act.state.metrics) {
+                    CommandOutcome::Offline => act.deliver_via_cluster(kind, text, ctx),
+                    outcome => act.report_command(kind, outcome),
                 }
             })
             .wait(ctx);
     }
 
-    /// The slowest path of a command: no desktop on this node, so (in cluster mode) ask the node
-    /// that has it, through NATS. Holds further input until answered, keeping order.
+    /// A command for a desktop not on this node: (in cluster mode) ask the node that has it,
+    /// through NATS. Holds further input until answered, keeping order.
     fn deliver_via_cluster(&mut self, kind: EventKind, text: ByteString, ctx: &mut Context<Self>) {
         let link = match &self.phase {
             Phase::Joined(Member {
@@ -436,10 +405,7 @@ impl WsSession {
                 ..
             }) => link.clone(),
             _ => {
-                self.reject(
-                    ErrorCode::PeerOffline,
-                    &format!("the desktop is offline; {} not delivered", kind.name()),
-                );
+                self.report_command(kind, CommandOutcome::Offline);
                 return;
             }
         };
@@ -448,35 +414,7 @@ impl WsSession {
             .map(move |outcome, act, _| match outcome {
                 // Counted as relayed by the node that queued it to the desktop.
                 CommandOutcome::Delivered => {}
-                CommandOutcome::Busy => act.reject(
-                    ErrorCode::PeerBusy,
-                    &format!(
-                        "the desktop is not keeping up; {} not delivered, try again",
-                        kind.name()
-                    ),
-                ),
-                CommandOutcome::Limited => {
-                    act.state.metrics.limited(Limit::CommandRate);
-                    act.reject(
-                        ErrorCode::RateLimited,
-                        &format!(
-                            "at most {} commands per second reach one desktop; {} not delivered",
-                            act.state.config.commands_per_second,
-                            kind.name()
-                        ),
-                    )
-                }
-                CommandOutcome::Offline => act.reject(
-                    ErrorCode::PeerOffline,
-                    &format!("the desktop is offline; {} not delivered", kind.name()),
-                ),
-                CommandOutcome::Unreachable => act.reject(
-                    ErrorCode::PeerOffline,
-                    &format!(
-                        "the desktop is not reachable from this relay node right now; {} not delivered",
-                        kind.name()
-                    ),
-                ),
+                outcome => act.report_command(kind, outcome),
             })
             .wait(ctx);
     }
@@ -712,8 +650,8 @@ impl Handler<PeerUpdate> for WsSession {
             (PeerUpdate::Viewers(list), Phase::Joined(Member { peers: Peers::Desktop { viewers, .. }, .. })) => {
                 *viewers = list;
             }
-            (PeerUpdate::Desktop(outbox), Phase::Joined(Member { peers: Peers::Web { desktop, .. }, .. })) => {
-                *desktop = outbox;
+            (PeerUpdate::Desktop(route), Phase::Joined(Member { peers: Peers::Web { desktop, .. }, .. })) => {
+                *desktop = route;
             }
             (update, _) => log::debug!("session {}: ignoring {update:?}", self.id),
         }

@@ -4,6 +4,12 @@
 //! the matchmaker nor the receiving session's actor. The queue is bounded: telemetry is dropped
 //! (and counted) once it is three-quarters full, so a slow viewer cannot grow the relay's memory or
 //! hold up anyone else, while replies and control frames may still use the last quarter.
+//!
+//! Beside the queue live the two decisions every relaying path shares: [`fanout`] (one frame to
+//! every viewer) and [`command`] (what happens to a command for a desktop).
+
+pub mod command;
+pub mod fanout;
 
 use std::time::Duration;
 

@@ -1,0 +1,86 @@
+//! Sending one frame to every viewer of a desktop: the one copy of it, used by the desktop's
+//! session, by the cluster link delivering another node's frames, and by the routing benchmark,
+//! so what the benchmark measures is what the relay runs.
+
+use bytestring::ByteString;
+use deskbridge_protocol::{EventKind, Route};
+
+use super::{Outbound, Outbox, SendError};
+use crate::metrics::Metrics;
+
+/// Queues `text` (a validated message of `kind`, from a desktop) into every viewer's outbox and
+/// counts the outcome; returns how many viewers it reached.
+///
+/// Telemetry is superseded by the next sample, so a viewer whose queue is past the telemetry
+/// limit just misses this one (counted as `queue_full`). Anything else (a reply) must not vanish
+/// quietly: it is refused only by a completely full queue, and that is logged as a stuck viewer.
+pub fn fan_out(viewers: &[Outbox], kind: EventKind, text: &ByteString, metrics: &Metrics) -> u64 {
+    let telemetry = kind.route() == Route::Telemetry;
+    let mut delivered = 0;
+    for viewer in viewers {
+        let sent = if telemetry {
+            viewer.send_telemetry(text.clone())
+        } else {
+            viewer.send(Outbound::Text(text.clone()))
+        };
+        match sent {
+            Ok(()) => delivered += 1,
+            Err(SendError::Full(reason)) => {
+                metrics.dropped(reason);
+                if !telemetry {
+                    log::warn!(
+                        "viewer session {} is stuck; {} to it dropped",
+                        viewer.session(),
+                        kind.name()
+                    );
+                }
+            }
+            Err(SendError::Closed) => {}
+        }
+    }
+    metrics.delivered(kind, delivered);
+    delivered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CPU: &str = r#"{"event":"cpu","value":1.0}"#;
+
+    #[test]
+    fn telemetry_skips_a_full_viewer_and_reaches_the_others() {
+        let metrics = Metrics::new();
+        let (slow, _slow_rx) = Outbox::new(1, 4);
+        let (fast, mut fast_rx) = Outbox::new(2, 4);
+        let (gone, gone_rx) = Outbox::new(3, 4);
+        drop(gone_rx);
+        let frame = ByteString::from_static(CPU);
+        // 4 slots, a quarter kept for control frames: the slow viewer takes 3 samples.
+        for _ in 0..3 {
+            fan_out(
+                std::slice::from_ref(&slow),
+                EventKind::Cpu,
+                &frame,
+                &metrics,
+            );
+        }
+        let viewers = [slow, fast, gone];
+        assert_eq!(fan_out(&viewers, EventKind::Cpu, &frame, &metrics), 1);
+        assert!(fast_rx.try_recv().is_ok());
+        assert_eq!(metrics.dropped_total(), 1);
+    }
+
+    #[test]
+    fn a_reply_still_fits_where_telemetry_does_not() {
+        let metrics = Metrics::new();
+        let (viewer, _rx) = Outbox::new(1, 4);
+        let cpu = ByteString::from_static(CPU);
+        while viewer.send_telemetry(cpu.clone()).is_ok() {}
+        let reply = ByteString::from_static(r#"{"event":"beep_result"}"#);
+        let kind = EventKind::BeepResult;
+        assert_eq!(kind.route(), Route::Reply);
+        assert_eq!(fan_out(&[viewer], kind, &reply, &metrics), 1);
+        assert_eq!(metrics.dropped_total(), 0);
+    }
+}
