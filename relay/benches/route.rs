@@ -12,10 +12,7 @@ use std::hint::black_box;
 use bytestring::ByteString;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use deskbridge_protocol::{ClientId, EventKind};
-use deskbridge_relay::history::History;
-use deskbridge_relay::metrics::Metrics;
-use deskbridge_relay::outbox::fanout::fan_out;
-use deskbridge_relay::outbox::{Outbound, Outbox};
+use deskbridge_relay::bench_support::{fan_out, History, Metrics, Outbound, Outbox};
 use tokio::sync::mpsc;
 
 const CPU_8_CORES: &str = r#"{"event":"cpu","value":23.5,"cores":[12.0,35.1,7.5,64.2,3.3,18.9,41.0,9.8],"memory":{"used":4294967296,"total":17179869184},"ts":1764093600000}"#;

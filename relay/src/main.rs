@@ -8,8 +8,8 @@ use anyhow::Context as _;
 use clap::Parser;
 use deskbridge_auth::{token, KeySet};
 use deskbridge_protocol::{ClientId, ClientMode};
-use deskbridge_relay::auth::Authenticator;
 use deskbridge_relay::cli::{Cli, Command, KeygenArgs, ModeArg, ServeArgs, TokenArgs};
+use deskbridge_relay::Authenticator;
 use deskbridge_relay::{tls, RunningRelay};
 
 fn main() -> anyhow::Result<()> {

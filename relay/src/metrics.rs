@@ -97,13 +97,14 @@ const EVENTS: [EventKind; 4] = [
 pub struct Metrics {
     registry: Registry,
     sessions: [Gauge; 2],
-    pending_auth: Gauge,
-    rooms: Gauge,
+    sessions_unauthenticated: Gauge,
+    client_ids: Gauge,
     connections: Counter,
-    received: [Counter; 4],
-    delivered: [Counter; 4],
-    errors: Vec<(ErrorCode, Counter)>,
-    dropped: [Counter; 2],
+    messages_received: [Counter; 4],
+    messages_relayed: [Counter; 4],
+    /// Indexed by `ErrorCode as usize` (`ErrorCode::ALL` is in declaration order; tested).
+    errors: [Counter; ErrorCode::ALL.len()],
+    messages_dropped: [Counter; 2],
     limited: [Counter; 9],
     auth_failures: Counter,
 }
@@ -136,17 +137,17 @@ impl Metrics {
                 .clone()
         });
 
-        let pending_auth = Gauge::default();
+        let sessions_unauthenticated = Gauge::default();
         registry.register(
             "sessions_unauthenticated",
             "Open WebSocket connections that have not authenticated yet",
-            pending_auth.clone(),
+            sessions_unauthenticated.clone(),
         );
-        let rooms = Gauge::default();
+        let client_ids = Gauge::default();
         registry.register(
             "client_ids",
             "Client ids with at least one session",
-            rooms.clone(),
+            client_ids.clone(),
         );
         let connections = Counter::default();
         registry.register(
@@ -174,8 +175,8 @@ impl Metrics {
                     .clone()
             })
         };
-        let received = by_event(&received_family);
-        let delivered = by_event(&delivered_family);
+        let messages_received = by_event(&received_family);
+        let messages_relayed = by_event(&delivered_family);
 
         let errors_family = Family::<CodeLabel, Counter>::default();
         registry.register(
@@ -183,15 +184,11 @@ impl Metrics {
             "Error events sent to clients, by code",
             errors_family.clone(),
         );
-        let errors = ErrorCode::ALL
-            .iter()
-            .map(|c| {
-                let counter = errors_family
-                    .get_or_create(&CodeLabel { code: c.as_str() })
-                    .clone();
-                (*c, counter)
-            })
-            .collect();
+        let errors = ErrorCode::ALL.map(|c| {
+            errors_family
+                .get_or_create(&CodeLabel { code: c.as_str() })
+                .clone()
+        });
 
         let dropped_family = Family::<ReasonLabel, Counter>::default();
         registry.register(
@@ -199,7 +196,7 @@ impl Metrics {
             "Messages not queued to a client because its send queue was full",
             dropped_family.clone(),
         );
-        let dropped = ["queue_full", "stuck_client"].map(|reason| {
+        let messages_dropped = ["queue_full", "stuck_client"].map(|reason| {
             dropped_family
                 .get_or_create(&ReasonLabel { reason })
                 .clone()
@@ -228,13 +225,13 @@ impl Metrics {
             limited,
             auth_failures,
             sessions,
-            pending_auth,
-            rooms,
+            sessions_unauthenticated,
+            client_ids,
             connections,
-            received,
-            delivered,
+            messages_received,
+            messages_relayed,
             errors,
-            dropped,
+            messages_dropped,
         }
     }
 
@@ -251,55 +248,57 @@ impl Metrics {
         out
     }
 
+    // One accessor per metric, named after it, returning the metric itself: count with `.inc()`,
+    // read with `.get()`. The labelled ones take their label and are pre-resolved (no map lookup).
+
+    /// `deskbridge_sessions{mode}`.
     pub fn sessions(&self, mode: ClientMode) -> &Gauge {
         &self.sessions[mode_index(mode)]
     }
 
-    pub fn session_count(&self, mode: ClientMode) -> i64 {
-        self.sessions[mode_index(mode)].get()
+    /// `deskbridge_sessions_unauthenticated`.
+    pub fn sessions_unauthenticated(&self) -> &Gauge {
+        &self.sessions_unauthenticated
     }
 
-    pub fn pending_auth(&self) -> &Gauge {
-        &self.pending_auth
+    /// `deskbridge_client_ids`.
+    pub fn client_ids(&self) -> &Gauge {
+        &self.client_ids
     }
 
-    pub fn rooms(&self) -> &Gauge {
-        &self.rooms
+    /// `deskbridge_connections_total`.
+    pub fn connections(&self) -> &Counter {
+        &self.connections
     }
 
-    pub fn connection_accepted(&self) {
-        self.connections.inc();
+    /// `deskbridge_messages_received_total{event}`.
+    pub fn messages_received(&self, kind: EventKind) -> &Counter {
+        &self.messages_received[kind as usize]
     }
 
-    pub fn received(&self, kind: EventKind) {
-        self.received[kind as usize].inc();
+    /// `deskbridge_messages_relayed_total{event}`: one per receiver.
+    pub fn messages_relayed(&self, kind: EventKind) -> &Counter {
+        &self.messages_relayed[kind as usize]
     }
 
-    pub fn delivered(&self, kind: EventKind, receivers: u64) {
-        self.delivered[kind as usize].inc_by(receivers);
+    /// `deskbridge_errors_total{code}`.
+    pub fn errors(&self, code: ErrorCode) -> &Counter {
+        &self.errors[code as usize]
     }
 
-    pub fn error(&self, code: ErrorCode) {
-        if let Some((_, c)) = self.errors.iter().find(|(c, _)| *c == code) {
-            c.inc();
-        }
+    /// `deskbridge_messages_dropped_total{reason}`.
+    pub fn messages_dropped(&self, reason: DropReason) -> &Counter {
+        &self.messages_dropped[reason as usize]
     }
 
-    pub fn dropped(&self, reason: DropReason) {
-        self.dropped[reason as usize].inc();
+    /// `deskbridge_limited_total{limit}`.
+    pub fn limited(&self, limit: Limit) -> &Counter {
+        &self.limited[limit as usize]
     }
 
-    pub fn limited(&self, limit: Limit) {
-        self.limited[limit as usize].inc();
-    }
-
-    pub fn auth_failed(&self) {
-        self.auth_failures.inc();
-    }
-
-    /// Total dropped messages, for `/healthz`.
-    pub fn dropped_total(&self) -> u64 {
-        self.dropped.iter().map(Counter::get).sum()
+    /// `deskbridge_auth_failures_total`.
+    pub fn auth_failures(&self) -> &Counter {
+        &self.auth_failures
     }
 }
 
@@ -315,13 +314,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_error_code_has_its_own_counter() {
+        // `errors` is indexed by `ErrorCode as usize`: ALL must list the codes in order.
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(*code as usize, i, "{code}");
+        }
+        let m = Metrics::new();
+        m.errors(ErrorCode::Timeout).inc();
+        assert!(m
+            .render()
+            .contains(r#"deskbridge_errors_total{code="timeout"} 1"#));
+        assert_eq!(m.errors(ErrorCode::BadMessage).get(), 0);
+    }
+
+    #[test]
     fn renders_counters_with_labels_and_zeroes() {
         let m = Metrics::new();
         m.sessions(ClientMode::Web).inc();
-        m.received(EventKind::Cpu);
-        m.delivered(EventKind::Cpu, 3);
-        m.error(ErrorCode::PeerOffline);
-        m.dropped(DropReason::QueueFull);
+        m.messages_received(EventKind::Cpu).inc();
+        m.messages_relayed(EventKind::Cpu).inc_by(3);
+        m.errors(ErrorCode::PeerOffline).inc();
+        m.messages_dropped(DropReason::QueueFull).inc();
         let text = m.render();
         for line in [
             r#"deskbridge_sessions{mode="web"} 1"#,

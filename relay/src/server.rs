@@ -179,9 +179,9 @@ async fn graceful_shutdown(
 }
 
 fn open_sessions(metrics: &Metrics) -> i64 {
-    metrics.session_count(ClientMode::Desktop)
-        + metrics.session_count(ClientMode::Web)
-        + metrics.pending_auth().get()
+    metrics.sessions(ClientMode::Desktop).get()
+        + metrics.sessions(ClientMode::Web).get()
+        + metrics.sessions_unauthenticated().get()
 }
 
 /// A relay running on a thread of its own, for tests and embedding.

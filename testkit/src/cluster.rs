@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use deskbridge_relay::cluster::ClusterConfig;
+use deskbridge_relay::ClusterConfig;
 use deskbridge_relay::{Config, RelayHandle};
 
 use crate::client::http_get;

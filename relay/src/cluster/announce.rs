@@ -36,11 +36,6 @@ impl Announcement {
     pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
-
-    /// Whether the node holds nothing of the id any more (its last word before unsubscribing).
-    pub fn is_empty(&self) -> bool {
-        self.desktop.is_none() && self.viewers == 0
-    }
 }
 
 #[cfg(test)]
@@ -63,7 +58,7 @@ mod tests {
         );
         assert_eq!(Announcement::decode(&bytes).unwrap(), a);
         let q = Announcement::decode(br#"{"node":"b","seq":1,"query":true}"#).unwrap();
-        assert!(q.query && q.is_empty());
+        assert!(q.query && q.desktop.is_none() && q.viewers == 0);
         assert!(Announcement::decode(b"not json").is_err());
     }
 }

@@ -34,8 +34,8 @@ pub async fn healthz(state: web::Data<RelayState>) -> HttpResponse {
         status: if shutting_down { "shutting_down" } else { "ok" },
         server: SERVER_NAME,
         uptime_seconds: state.started.elapsed().as_secs(),
-        desktops: state.metrics.session_count(ClientMode::Desktop),
-        viewers: state.metrics.session_count(ClientMode::Web),
+        desktops: state.metrics.sessions(ClientMode::Desktop).get(),
+        viewers: state.metrics.sessions(ClientMode::Web).get(),
         cluster: state.cluster_metrics.as_deref().map(|c| {
             if c.is_connected() {
                 "ok"

@@ -29,7 +29,7 @@ pub async fn upgrade(
         &config.allowed_origins,
         config.allow_anonymous,
     ) {
-        state.metrics.limited(Limit::Origin);
+        state.metrics.limited(Limit::Origin).inc();
         log::info!(
             "refused a websocket from {:?}: origin {:?} is not allowed (see --allowed-origin)",
             req.peer_addr(),
@@ -45,7 +45,7 @@ pub async fn upgrade(
     let slot = match state.connections.acquire(ip) {
         Ok(slot) => slot,
         Err(ConnectionRefused::Total) => {
-            state.metrics.limited(Limit::Connections);
+            state.metrics.limited(Limit::Connections).inc();
             log::warn!(
                 "refused a websocket from {ip:?}: {} connections open, the most allowed",
                 config.max_connections
@@ -55,7 +55,7 @@ pub async fn upgrade(
                 .body("relay full, try again later\n"));
         }
         Err(ConnectionRefused::PerAddress) => {
-            state.metrics.limited(Limit::ConnectionsPerAddress);
+            state.metrics.limited(Limit::ConnectionsPerAddress).inc();
             log::warn!("refused a websocket from {ip:?}: too many connections from that address");
             return Ok(HttpResponse::TooManyRequests()
                 .insert_header(("retry-after", "10"))

@@ -64,7 +64,8 @@ impl ConnectionLimiter {
         })
     }
 
-    pub fn open(&self) -> usize {
+    #[cfg(test)]
+    fn open(&self) -> usize {
         self.counts.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 }

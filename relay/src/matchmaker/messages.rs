@@ -20,7 +20,7 @@ use crate::outbox::{Outbox, SessionId};
 #[derive(Message)]
 #[rtype(result = "Result<Peers, JoinRefused>")]
 pub struct Join {
-    pub session: SessionId,
+    /// The session's id is its outbox's (`outbox.session()`).
     pub client_id: ClientId,
     pub mode: ClientMode,
     /// The id (`jti`) of the token the session authenticated with; `None` for anonymous sessions,

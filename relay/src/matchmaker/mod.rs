@@ -167,7 +167,7 @@ impl Matchmaker {
     }
 
     fn update_rooms_gauge(&self) {
-        self.metrics.rooms().set(self.rooms.len() as i64);
+        self.metrics.client_ids().set(self.rooms.len() as i64);
     }
 
     /// Cluster mode: another node's announcement for `client_id`. `skip` is a viewer that gets its
@@ -282,7 +282,7 @@ impl Matchmaker {
 /// See [`Matchmaker::send_control`].
 fn send_control(metrics: &Metrics, outbox: &Outbox, frame: ByteString) {
     if let Err(SendError::Full(reason)) = outbox.send_text(frame) {
-        metrics.dropped(reason);
+        metrics.messages_dropped(reason).inc();
         log::warn!(
             "session {} is not reading; a control message to it was dropped",
             outbox.session()
@@ -420,7 +420,7 @@ impl Handler<Join> for Matchmaker {
                         })
                 };
                 if let Some((limit, counted)) = refused {
-                    self.metrics.limited(counted);
+                    self.metrics.limited(counted).inc();
                     if room.is_empty() {
                         self.rooms.remove(&join.client_id);
                     }

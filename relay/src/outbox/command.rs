@@ -63,8 +63,12 @@ impl CommandOutcome {
     /// a refusal by the command budget as a limit hit.
     pub fn count(self, kind: EventKind, metrics: &Metrics) {
         match self {
-            CommandOutcome::Delivered => metrics.delivered(kind, 1),
-            CommandOutcome::Limited => metrics.limited(Limit::CommandRate),
+            CommandOutcome::Delivered => {
+                metrics.messages_relayed(kind).inc();
+            }
+            CommandOutcome::Limited => {
+                metrics.limited(Limit::CommandRate).inc();
+            }
             _ => {}
         }
     }

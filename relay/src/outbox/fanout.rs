@@ -26,7 +26,7 @@ pub fn fan_out(viewers: &[Outbox], kind: EventKind, text: &ByteString, metrics: 
         match sent {
             Ok(()) => delivered += 1,
             Err(SendError::Full(reason)) => {
-                metrics.dropped(reason);
+                metrics.messages_dropped(reason).inc();
                 if !telemetry {
                     log::warn!(
                         "viewer session {} is stuck; {} to it dropped",
@@ -38,13 +38,14 @@ pub fn fan_out(viewers: &[Outbox], kind: EventKind, text: &ByteString, metrics: 
             Err(SendError::Closed) => {}
         }
     }
-    metrics.delivered(kind, delivered);
+    metrics.messages_relayed(kind).inc_by(delivered);
     delivered
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::DropReason;
 
     const CPU: &str = r#"{"event":"cpu","value":1.0}"#;
 
@@ -68,7 +69,7 @@ mod tests {
         let viewers = [slow, fast, gone];
         assert_eq!(fan_out(&viewers, EventKind::Cpu, &frame, &metrics), 1);
         assert!(fast_rx.try_recv().is_ok());
-        assert_eq!(metrics.dropped_total(), 1);
+        assert_eq!(metrics.messages_dropped(DropReason::QueueFull).get(), 1);
     }
 
     #[test]
@@ -81,6 +82,6 @@ mod tests {
         let kind = EventKind::BeepResult;
         assert_eq!(kind.route(), Route::Reply);
         assert_eq!(fan_out(&[viewer], kind, &reply, &metrics), 1);
-        assert_eq!(metrics.dropped_total(), 0);
+        assert_eq!(metrics.messages_dropped(DropReason::QueueFull).get(), 0);
     }
 }

@@ -83,8 +83,8 @@ impl WsSession {
         let (outbox, rx) = Outbox::new(id, state.config.send_queue);
         let (abort_tx, abort_rx) = oneshot::channel();
         actix_web::rt::spawn(outbox::run_writer(socket, rx, abort_rx));
-        state.metrics.connection_accepted();
-        state.metrics.pending_auth().inc();
+        state.metrics.connections().inc();
+        state.metrics.sessions_unauthenticated().inc();
         log::info!("session {id}: connected from {}", fmt_peer(peer));
         let config = &state.config;
         let rate = SessionRate::new(
@@ -113,11 +113,11 @@ impl WsSession {
 
     /// Sends an `error` event to this client.
     fn reject(&self, code: ErrorCode, message: &str) {
-        self.state.metrics.error(code);
+        self.state.metrics.errors(code).inc();
         log::debug!("session {}: error {code}: {message}", self.id);
         let frame = ServerMessage::error(code, message).to_json();
         if let Err(SendError::Full(reason)) = self.outbox.send_text(frame) {
-            self.state.metrics.dropped(reason);
+            self.state.metrics.messages_dropped(reason).inc();
         }
     }
 
@@ -146,7 +146,7 @@ impl WsSession {
     fn admit_frame(&mut self, ctx: &mut Context<Self>) -> bool {
         let verdict = self.rate.check();
         if verdict != RateVerdict::Allow {
-            self.state.metrics.limited(Limit::MessageRate);
+            self.state.metrics.limited(Limit::MessageRate).inc();
         }
         match verdict {
             RateVerdict::Allow => return true,
@@ -196,7 +196,7 @@ impl WsSession {
                 self.expires = admitted.expires;
             }
             Err(why) => {
-                self.state.metrics.auth_failed();
+                self.state.metrics.auth_failures().inc();
                 // The reason goes to the log and the client; the token itself goes nowhere.
                 log::info!(
                     "session {}: refused {} {} from {}: {why}",
@@ -216,7 +216,6 @@ impl WsSession {
         }
         self.phase = Phase::Joining;
         let join = Join {
-            session: self.id,
             client_id: auth.client_id.clone(),
             mode: auth.client_mode,
             token: self.jti.clone(),
@@ -240,7 +239,7 @@ impl WsSession {
         let metrics = &self.state.metrics;
         match result {
             Ok(Ok(joined)) => {
-                metrics.pending_auth().dec();
+                metrics.sessions_unauthenticated().dec();
                 metrics.sessions(auth.client_mode).inc();
                 log::info!(
                     "session {}: authenticated as {} {} from {}",
@@ -286,7 +285,7 @@ impl WsSession {
             return;
         };
         let metrics = &self.state.metrics;
-        metrics.received(kind);
+        metrics.messages_received(kind).inc();
         if kind.sender() != Some(member.mode) {
             let message = match kind {
                 EventKind::Authentication => {
@@ -424,7 +423,7 @@ impl WsSession {
         match FrameRefused::of(&error) {
             Some(refused) if refused.is_size() => {
                 log::info!("session {}: {refused}", self.id);
-                self.state.metrics.limited(Limit::MessageSize);
+                self.state.metrics.limited(Limit::MessageSize).inc();
                 let message = format!("message larger than {limit} bytes");
                 self.fail(ctx, ErrorCode::TooLarge, &message, close::too_large());
                 return;
@@ -444,7 +443,7 @@ impl WsSession {
             _ => None,
         };
         if let Some(message) = too_large {
-            self.state.metrics.limited(Limit::MessageSize);
+            self.state.metrics.limited(Limit::MessageSize).inc();
             self.fail(ctx, ErrorCode::TooLarge, &message, close::too_large());
             return;
         }
@@ -475,7 +474,7 @@ impl WsSession {
         .into_actor(self)
         .map(|_, act, ctx| {
             if act.close.is_none() && !act.state.shutting_down() {
-                act.state.metrics.auth_failed();
+                act.state.metrics.auth_failures().inc();
                 act.fail(
                     ctx,
                     ErrorCode::Unauthorized,
@@ -500,7 +499,7 @@ impl WsSession {
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default();
         ctx.run_later(left, |act, ctx| {
-            act.state.metrics.auth_failed();
+            act.state.metrics.auth_failures().inc();
             act.fail(
                 ctx,
                 ErrorCode::Unauthorized,
@@ -539,7 +538,7 @@ impl Actor for WsSession {
                     "no authentication within {}",
                     humantime::format_duration(act.state.config.auth_timeout)
                 );
-                act.state.metrics.limited(Limit::AuthTimeout);
+                act.state.metrics.limited(Limit::AuthTimeout).inc();
                 act.fail(
                     ctx,
                     ErrorCode::AuthTimeout,
@@ -551,7 +550,7 @@ impl Actor for WsSession {
         ctx.run_interval(config.heartbeat_interval, |act, ctx| {
             if act.last_seen.elapsed() > act.state.config.client_timeout {
                 log::info!("session {}: heartbeat timeout, dropping", act.id);
-                act.state.metrics.error(ErrorCode::Timeout);
+                act.state.metrics.errors(ErrorCode::Timeout).inc();
                 act.close_with(ctx, close::heartbeat_timeout());
             } else {
                 let _ = act.outbox.send(Outbound::Ping(b""));
@@ -578,7 +577,7 @@ impl Actor for WsSession {
                 );
             }
             Phase::Unauthenticated | Phase::Joining => {
-                metrics.pending_auth().dec();
+                metrics.sessions_unauthenticated().dec();
                 log::info!("session {}: disconnected before authenticating", self.id);
             }
         }
