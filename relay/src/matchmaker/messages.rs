@@ -14,6 +14,7 @@ use governor::DefaultDirectRateLimiter;
 
 use crate::cluster::remote::{CommandLink, DesktopLink};
 use crate::history::History;
+use crate::metrics::Limit;
 use crate::outbox::{Outbox, SessionId};
 
 /// A session authenticated and asks to be paired.
@@ -104,6 +105,16 @@ pub enum ViewerLimit {
     PerId(usize),
     /// The viewers one token has open on this node.
     PerToken(usize),
+}
+
+impl ViewerLimit {
+    /// The abuse limit it is counted as in `/metrics`.
+    pub fn counted_as(self) -> Limit {
+        match self {
+            ViewerLimit::PerId(_) => Limit::ViewersPerId,
+            ViewerLimit::PerToken(_) => Limit::ViewersPerToken,
+        }
+    }
 }
 
 impl std::fmt::Display for ViewerLimit {

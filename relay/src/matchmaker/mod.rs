@@ -15,6 +15,8 @@
 mod coalesce;
 pub mod messages;
 mod room;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -31,14 +33,13 @@ use crate::cluster::presence::newer;
 use crate::cluster::remote::{fetch_history, CommandLink, DesktopLink, FetchedHistory};
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::metrics::{Limit, Metrics};
+use crate::metrics::Metrics;
 use crate::outbox::{Outbox, SendError, SessionId};
 use coalesce::Decision;
 use messages::{
     DesktopRoute, FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers,
-    ViewerLimit,
 };
-use room::{Member, Room};
+use room::{Member, Room, Seat};
 
 /// `deskbridge-relay/<version>`, announced in `welcome`.
 pub const SERVER_NAME: &str = concat!("deskbridge-relay/", env!("CARGO_PKG_VERSION"));
@@ -248,9 +249,8 @@ impl Matchmaker {
         if !room.viewers.iter().any(|v| v.session() == viewer.session()) {
             return; // it left meanwhile
         }
-        let message = message.unwrap_or_else(|| room.history.to_message(&client_id));
-        self.send_control(&viewer, message);
-        self.send_control(&viewer, room.presence(&client_id));
+        let history = message.unwrap_or_else(|| room.history.to_message(&client_id));
+        self.finish_greeting(&client_id, &viewer, Some(history));
     }
 
     /// Cluster mode: forgets nodes gone silent and announces ids due for it.
@@ -358,142 +358,160 @@ fn welcome(client_id: &ClientId, mode: ClientMode) -> ByteString {
 impl Handler<Join> for Matchmaker {
     type Result = Result<Peers, JoinRefused>;
 
+    /// Seats the session by its room's rules, links the id into the cluster, greets the session,
+    /// and tells everyone else of the id.
     fn handle(&mut self, join: Join, ctx: &mut Context<Self>) -> Self::Result {
-        let (history_len, rate) = (self.history_len, self.commands_per_second);
         let new_room = !self.rooms.contains_key(&join.client_id);
-        let room = self
-            .rooms
-            .entry(join.client_id.clone())
-            .or_insert_with(|| Room::new(history_len, rate));
         let member = Member {
             outbox: join.outbox,
             updates: join.updates,
             token: join.token,
         };
-        let joined = match join.mode {
-            ClientMode::Desktop => {
-                if let Some(old) = room.desktop.take() {
-                    log::info!(
-                        "desktop {} replaced: session {} takes over from session {}",
-                        join.client_id,
-                        member.session(),
-                        old.session()
-                    );
-                    old.updates.do_send(PeerUpdate::Replaced);
-                }
-                // Later than any desktop known on another node, so this one is the newest even
-                // if that node's clock runs ahead.
-                let now = deskbridge_protocol::unix_millis();
-                room.desktop_epoch = match room.remote.newest_desktop() {
-                    Some((at, _)) if at >= now => at + 1,
-                    _ => now,
-                };
-                room.desktop = Some(member.clone());
-                room.reroute();
-                Peers::Desktop {
-                    viewers: room.viewer_outboxes(),
-                    history: room.history.clone(),
-                    cluster: self.cluster.as_ref().map(|c| {
-                        DesktopLink::new(
-                            c.node.clone(),
-                            &join.client_id,
-                            room.remote_viewers.clone(),
-                        )
-                    }),
-                }
-            }
-            ClientMode::Web => {
-                // Per id: counts the viewers on every node in cluster mode. Per token: this
-                // node's only (see docs/architecture.md, "Limits that are per node").
-                let refused = if room.viewer_count() as usize >= self.max_viewers {
-                    Some((ViewerLimit::PerId(self.max_viewers), Limit::ViewersPerId))
-                } else {
-                    member
-                        .token
-                        .as_deref()
-                        .filter(|jti| room.viewers_with_token(jti) >= self.max_viewers_per_token)
-                        .map(|_| {
-                            (
-                                ViewerLimit::PerToken(self.max_viewers_per_token),
-                                Limit::ViewersPerToken,
-                            )
-                        })
-                };
-                if let Some((limit, counted)) = refused {
-                    self.metrics.limited(counted).inc();
-                    if room.is_empty() {
-                        self.rooms.remove(&join.client_id);
-                    }
-                    return Err(JoinRefused::TooManyViewers { limit });
-                }
-                room.viewers.push(member.clone());
-                if let Some(desktop) = &room.desktop {
-                    desktop
-                        .updates
-                        .do_send(PeerUpdate::Viewers(room.viewer_outboxes()));
-                }
-                Peers::Web {
-                    desktop: room.desktop_route(),
-                    commands: room.commands.clone(),
-                    cluster: self
-                        .cluster
-                        .as_ref()
-                        .map(|c| CommandLink::new(c.node.clone(), &join.client_id)),
-                }
-            }
+        let peers = match join.mode {
+            ClientMode::Desktop => self.seat_desktop(&join.client_id, member.clone()),
+            ClientMode::Web => self.seat_viewer(&join.client_id, member.clone())?,
         };
-        let mut fetch = None;
-        if let Some(cluster) = &self.cluster {
-            let control = match join.mode {
-                ClientMode::Desktop => Control::Desktop(Some(member.outbox.clone())),
-                ClientMode::Web => Control::Viewers(room.viewer_outboxes()),
-            };
-            let link = room.link.get_or_insert_with(|| {
-                RoomLink::spawn(
-                    cluster.node.clone(),
-                    LinkParts {
-                        client_id: join.client_id.clone(),
-                        history: room.history.clone(),
-                        commands: room.commands.clone(),
-                        states: ctx.address().recipient(),
-                    },
-                )
-            });
-            link.send(control);
-            cluster.announce(room, new_room);
-            if join.mode == ClientMode::Web && room.desktop.is_none() {
-                fetch = Some(cluster.node.clone());
-            }
-        }
-        let changed = room.settle();
-        let room = &self.rooms[&join.client_id];
-        self.send_control(&member.outbox, welcome(&join.client_id, join.mode));
-        match fetch {
-            None => {
-                if join.mode == ClientMode::Web {
-                    self.send_control(&member.outbox, room.history.to_message(&join.client_id));
-                }
-                // Its greeting, at once: to this session only, so not churn.
-                self.send_control(&member.outbox, room.presence(&join.client_id));
-            }
-            Some(node) => {
-                // The desktop, if any, is on another node, which has the history: ask it, and
-                // give this viewer its history and presence when it answers.
-                let client_id = join.client_id.clone();
-                let viewer = member.outbox.clone();
-                fetch_history(node, client_id.clone())
-                    .into_actor(self)
-                    .map(move |fetched, act, ctx| {
-                        act.history_fetched(client_id, viewer, fetched, ctx)
-                    })
-                    .spawn(ctx);
-            }
-        }
+        let fetch = self.join_cluster(&join.client_id, &member, join.mode, new_room, ctx);
+        let changed = self
+            .rooms
+            .get_mut(&join.client_id)
+            .is_some_and(Room::settle);
+        self.greet(&join.client_id, join.mode, &member.outbox, fetch, ctx);
         if changed {
             self.presence_changed(&join.client_id, Some(member.session()), ctx);
         }
         self.update_rooms_gauge();
-        Ok(joined)
+        Ok(peers)
+    }
+}
+
+impl Matchmaker {
+    /// The room of `client_id`, made if it has none yet.
+    fn room(&mut self, client_id: &ClientId) -> &mut Room {
+        let (history_len, rate) = (self.history_len, self.commands_per_second);
+        self.rooms
+            .entry(client_id.clone())
+            .or_insert_with(|| Room::new(history_len, rate))
+    }
+
+    /// Seats a desktop (replacing this node's, which is told) and gives it its viewers.
+    fn seat_desktop(&mut self, client_id: &ClientId, desktop: Member) -> Peers {
+        let cluster = self.cluster.as_ref().map(|c| c.node.clone());
+        let room = self.room(client_id);
+        let session = desktop.session();
+        if let Some(old) = room.seat_desktop(desktop, deskbridge_protocol::unix_millis()) {
+            log::info!(
+                "desktop {client_id} replaced: session {session} takes over from session {}",
+                old.session()
+            );
+            old.updates.do_send(PeerUpdate::Replaced);
+        }
+        room.reroute();
+        Peers::Desktop {
+            viewers: room.viewer_outboxes(),
+            history: room.history.clone(),
+            cluster: cluster
+                .map(|node| DesktopLink::new(node, client_id, room.remote_viewers.clone())),
+        }
+    }
+
+    /// Seats a viewer if the room's limits let it in, tells the desktop, and gives the viewer its
+    /// route to the desktop.
+    fn seat_viewer(&mut self, client_id: &ClientId, viewer: Member) -> Result<Peers, JoinRefused> {
+        let (per_id, per_token) = (self.max_viewers, self.max_viewers_per_token);
+        let cluster = self.cluster.as_ref().map(|c| c.node.clone());
+        let room = self.room(client_id);
+        if let Some(limit) = room.viewer_refusal(viewer.token.as_deref(), per_id, per_token) {
+            if room.is_empty() {
+                self.rooms.remove(client_id);
+            }
+            self.metrics.limited(limit.counted_as()).inc();
+            return Err(JoinRefused::TooManyViewers { limit });
+        }
+        room.viewers.push(viewer);
+        if let Some(desktop) = &room.desktop {
+            desktop
+                .updates
+                .do_send(PeerUpdate::Viewers(room.viewer_outboxes()));
+        }
+        Ok(Peers::Web {
+            desktop: room.desktop_route(),
+            commands: room.commands.clone(),
+            cluster: cluster.map(|node| CommandLink::new(node, client_id)),
+        })
+    }
+
+    /// Cluster mode: starts the id's NATS link if this node did not hold the id, hands it the
+    /// changed side, and announces. Returns whether the joining viewer's history must come from
+    /// another node (no desktop here).
+    fn join_cluster(
+        &mut self,
+        client_id: &ClientId,
+        member: &Member,
+        mode: ClientMode,
+        new_room: bool,
+        ctx: &mut Context<Self>,
+    ) -> bool {
+        let (Some(cluster), Some(room)) = (&self.cluster, self.rooms.get_mut(client_id)) else {
+            return false;
+        };
+        let control = match mode {
+            ClientMode::Desktop => Control::Desktop(Some(member.outbox.clone())),
+            ClientMode::Web => Control::Viewers(room.viewer_outboxes()),
+        };
+        let link = room.link.get_or_insert_with(|| {
+            RoomLink::spawn(
+                cluster.node.clone(),
+                LinkParts {
+                    client_id: client_id.clone(),
+                    history: room.history.clone(),
+                    commands: room.commands.clone(),
+                    states: ctx.address().recipient(),
+                },
+            )
+        });
+        link.send(control);
+        cluster.announce(room, new_room);
+        mode == ClientMode::Web && room.desktop.is_none()
+    }
+
+    /// A joining session's greeting, to it only (so not churn): `welcome`, then for a viewer the
+    /// history, then `presence`. With `fetch`, the desktop is on another node, which has the
+    /// history: ask it, and finish the greeting when it answers ([`Self::history_fetched`]).
+    fn greet(
+        &mut self,
+        client_id: &ClientId,
+        mode: ClientMode,
+        outbox: &Outbox,
+        fetch: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        self.send_control(outbox, welcome(client_id, mode));
+        if let (true, Some(cluster)) = (fetch, &self.cluster) {
+            let client_id = client_id.clone();
+            let viewer = outbox.clone();
+            fetch_history(cluster.node.clone(), client_id.clone())
+                .into_actor(self)
+                .map(move |fetched, act, ctx| act.history_fetched(client_id, viewer, fetched, ctx))
+                .spawn(ctx);
+            return;
+        }
+        let Some(room) = self.rooms.get(client_id) else {
+            return;
+        };
+        let history = (mode == ClientMode::Web).then(|| room.history.to_message(client_id));
+        self.finish_greeting(client_id, outbox, history);
+    }
+
+    /// The rest of a greeting: the history (viewers only), then the room's `presence`.
+    fn finish_greeting(&self, client_id: &ClientId, outbox: &Outbox, history: Option<ByteString>) {
+        let Some(room) = self.rooms.get(client_id) else {
+            return;
+        };
+        if let Some(history) = history {
+            self.send_control(outbox, history);
+        }
+        self.send_control(outbox, room.presence(client_id));
     }
 }
 
@@ -506,26 +524,19 @@ impl Handler<Leave> for Matchmaker {
         };
         let changed = match leave.mode {
             ClientMode::Desktop => {
-                // A replaced desktop leaves after its successor joined: leave the successor be.
-                let is_current = room
-                    .desktop
-                    .as_ref()
-                    .is_some_and(|d| d.session() == leave.session);
-                if is_current {
-                    room.desktop = None;
+                let left = room.unseat_desktop(leave.session);
+                if left {
                     // To a desktop on another node if one is known there, else none.
                     room.reroute();
                     if let Some(link) = &room.link {
                         link.send(Control::Desktop(None));
                     }
                 }
-                is_current
+                left
             }
             ClientMode::Web => {
-                let before = room.viewers.len();
-                room.viewers.retain(|v| v.session() != leave.session);
-                let removed = room.viewers.len() != before;
-                if removed {
+                let left = room.unseat_viewer(leave.session);
+                if left {
                     if let Some(desktop) = &room.desktop {
                         desktop
                             .updates
@@ -535,7 +546,7 @@ impl Handler<Leave> for Matchmaker {
                         link.send(Control::Viewers(room.viewer_outboxes()));
                     }
                 }
-                removed
+                left
             }
         };
         if changed {

@@ -1,5 +1,9 @@
 //! One client id's pairing state: its desktop, its viewers, its history and since when the desktop
 //! is online or offline — and in cluster mode, what the other nodes hold of the id.
+//!
+//! The pairing rules live here as plain Rust (who may take a viewer slot, which desktop is the
+//! newest, which leave counts), generic over the [`Seat`] a session takes, so they are unit-tested
+//! without actix or sockets. Telling sessions about it (`PeerUpdate`) is the matchmaker's part.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -11,33 +15,47 @@ use deskbridge_protocol::{unix_millis, ClientId, DesktopState, Presence, ServerM
 use governor::DefaultDirectRateLimiter;
 
 use super::coalesce::{Coalescer, PRESENCE_WINDOW};
-use super::messages::{DesktopRoute, PeerUpdate};
+use super::messages::{DesktopRoute, PeerUpdate, ViewerLimit};
 use crate::cluster::link::RoomLink;
 use crate::cluster::presence::RemoteNodes;
 use crate::history::History;
 use crate::limits::rate::bucket;
 use crate::outbox::{Outbox, SessionId};
 
+/// What the pairing rules need of a session: where its frames go and the token it came with.
+pub trait Seat: Clone {
+    fn outbox(&self) -> &Outbox;
+    /// The `jti` of the token it joined with, for the per-token viewer limit.
+    fn token(&self) -> Option<&str>;
+
+    fn session(&self) -> SessionId {
+        self.outbox().session()
+    }
+}
+
 /// A registered session: how to send it frames and how to tell it about peer changes.
 #[derive(Debug, Clone)]
 pub struct Member {
     pub outbox: Outbox,
     pub updates: Recipient<PeerUpdate>,
-    /// The `jti` of the token it joined with, for the per-token viewer limit.
     pub token: Option<String>,
 }
 
-impl Member {
-    pub fn session(&self) -> SessionId {
-        self.outbox.session()
+impl Seat for Member {
+    fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 }
 
-pub struct Room {
-    pub desktop: Option<Member>,
+pub struct Room<M = Member> {
+    pub desktop: Option<M>,
     /// Kept in join order; a Vec because rooms hold a few viewers and the list is rebuilt into
     /// an `Arc<[Outbox]>` for the desktop on every change anyway.
-    pub viewers: Vec<Member>,
+    pub viewers: Vec<M>,
     pub history: Arc<History>,
     /// When `desktop` last went online or offline, Unix ms.
     pub since: u64,
@@ -62,7 +80,7 @@ pub struct Room {
     route: DesktopRoute,
 }
 
-impl Room {
+impl<M: Seat> Room<M> {
     pub fn new(history_len: usize, commands_per_second: u32) -> Self {
         Self {
             desktop: None,
@@ -84,24 +102,69 @@ impl Room {
     /// Where the desktop is: here, on another node (cluster mode), or nowhere known.
     pub fn desktop_route(&self) -> DesktopRoute {
         match &self.desktop {
-            Some(desktop) => DesktopRoute::Local(desktop.outbox.clone()),
+            Some(desktop) => DesktopRoute::Local(desktop.outbox().clone()),
             None if self.remote.has_desktop() => DesktopRoute::Remote,
             None => DesktopRoute::Unknown,
         }
     }
 
-    /// After any change of the desktop (here or elsewhere): tells this node's viewers its new
-    /// route, if it changed. Returns whether it did.
-    pub fn reroute(&mut self) -> bool {
+    /// After any change of the desktop (here or elsewhere): the route the viewers must be told,
+    /// if it differs from the one they were last told.
+    pub fn route_change(&mut self) -> Option<DesktopRoute> {
         let route = self.desktop_route();
         if route == self.route {
-            return false;
+            return None;
         }
-        for viewer in &self.viewers {
-            viewer.updates.do_send(PeerUpdate::Desktop(route.clone()));
+        self.route = route.clone();
+        Some(route)
+    }
+
+    /// Seats a desktop that connected at `now` (Unix ms). The newest desktop wins: it replaces
+    /// this node's (returned, to be told), and its connection time is made later than any desktop
+    /// known on another node, so it is the newest even if that node's clock runs ahead.
+    pub fn seat_desktop(&mut self, desktop: M, now: u64) -> Option<M> {
+        self.desktop_epoch = match self.remote.newest_desktop() {
+            Some((at, _)) if at >= now => at + 1,
+            _ => now,
+        };
+        self.desktop.replace(desktop)
+    }
+
+    /// A desktop session ended. Only the current desktop's leave counts: a replaced desktop
+    /// leaves after its successor joined, and must not take the successor with it.
+    pub fn unseat_desktop(&mut self, session: SessionId) -> bool {
+        let current = self
+            .desktop
+            .as_ref()
+            .is_some_and(|d| d.session() == session);
+        if current {
+            self.desktop = None;
         }
-        self.route = route;
-        true
+        current
+    }
+
+    /// Whether a viewer with `token` may take a seat: at most `per_id` viewers of the id (on every
+    /// node, in cluster mode), and at most `per_token` of them with one token (on this node: see
+    /// docs/architecture.md, "Limits that are per node"). Anonymous viewers count per id only.
+    pub fn viewer_refusal(
+        &self,
+        token: Option<&str>,
+        per_id: usize,
+        per_token: usize,
+    ) -> Option<ViewerLimit> {
+        if self.viewer_count() as usize >= per_id {
+            return Some(ViewerLimit::PerId(per_id));
+        }
+        token
+            .filter(|jti| self.viewers_with_token(jti) >= per_token)
+            .map(|_| ViewerLimit::PerToken(per_token))
+    }
+
+    /// A viewer session ended; whether it was one of this room's.
+    pub fn unseat_viewer(&mut self, session: SessionId) -> bool {
+        let before = self.viewers.len();
+        self.viewers.retain(|v| v.session() != session);
+        self.viewers.len() != before
     }
 
     /// Whether a desktop of the id is connected to this node or (cluster mode) to any other.
@@ -142,12 +205,12 @@ impl Room {
     pub fn viewers_with_token(&self, jti: &str) -> usize {
         self.viewers
             .iter()
-            .filter(|v| v.token.as_deref() == Some(jti))
+            .filter(|v| v.token() == Some(jti))
             .count()
     }
 
     pub fn viewer_outboxes(&self) -> Arc<[Outbox]> {
-        self.viewers.iter().map(|v| v.outbox.clone()).collect()
+        self.viewers.iter().map(|v| v.outbox().clone()).collect()
     }
 
     /// The current `presence` message.
@@ -168,8 +231,21 @@ impl Room {
     }
 
     /// Everyone in the room.
-    pub fn members(&self) -> impl Iterator<Item = &Member> {
+    pub fn members(&self) -> impl Iterator<Item = &M> {
         self.desktop.iter().chain(self.viewers.iter())
+    }
+}
+
+impl Room<Member> {
+    /// [`Room::route_change`], told to this node's viewers. Returns whether the route changed.
+    pub fn reroute(&mut self) -> bool {
+        let Some(route) = self.route_change() else {
+            return false;
+        };
+        for viewer in &self.viewers {
+            viewer.updates.do_send(PeerUpdate::Desktop(route.clone()));
+        }
+        true
     }
 }
 
@@ -193,7 +269,7 @@ mod tests {
     #[test]
     fn presence_merges_other_nodes_and_moves_since_only_when_the_desktop_comes_or_goes() {
         let id = ClientId::new("r").unwrap();
-        let mut room = Room::new(3, 5);
+        let mut room: Room = Room::new(3, 5);
         let later = Instant::now() + Duration::from_secs(30);
         assert!(!room.settle(), "nothing changed yet");
 
@@ -224,7 +300,7 @@ mod tests {
 
     #[test]
     fn the_route_follows_the_desktop_here_elsewhere_and_gone() {
-        let mut room = Room::new(3, 5);
+        let mut room: Room = Room::new(3, 5);
         let later = Instant::now() + Duration::from_secs(30);
         assert_eq!(room.desktop_route(), DesktopRoute::Unknown);
         assert!(!room.reroute(), "nothing to tell yet");
@@ -242,5 +318,99 @@ mod tests {
         room.remote.apply(&desktop_on("b", 3, None, 1), later);
         assert_eq!(room.desktop_route(), DesktopRoute::Unknown);
         assert!(room.reroute());
+    }
+
+    /// A seat without actix: an outbox and a token.
+    #[derive(Debug, Clone)]
+    struct TestSeat {
+        outbox: Outbox,
+        token: Option<String>,
+    }
+
+    impl Seat for TestSeat {
+        fn outbox(&self) -> &Outbox {
+            &self.outbox
+        }
+
+        fn token(&self) -> Option<&str> {
+            self.token.as_deref()
+        }
+    }
+
+    fn seat(session: SessionId, token: Option<&str>) -> TestSeat {
+        TestSeat {
+            outbox: Outbox::new(session, 4).0,
+            token: token.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_new_desktop_replaces_the_old_and_the_old_ones_leave_does_not_unseat_it() {
+        let mut room: Room<TestSeat> = Room::new(3, 5);
+        assert!(room.seat_desktop(seat(1, None), 1000).is_none());
+        let replaced = room
+            .seat_desktop(seat(2, None), 2000)
+            .expect("the old desktop");
+        assert_eq!(replaced.session(), 1);
+        assert!(
+            !room.unseat_desktop(1),
+            "the replaced desktop's leave is ignored"
+        );
+        assert_eq!(room.desktop.as_ref().map(Seat::session), Some(2));
+        assert!(room.unseat_desktop(2));
+        assert!(room.is_empty());
+    }
+
+    #[test]
+    fn a_desktop_seated_here_is_newer_than_any_known_elsewhere_even_with_a_fast_clock() {
+        let mut room: Room<TestSeat> = Room::new(3, 5);
+        let later = Instant::now() + Duration::from_secs(30);
+        room.remote.apply(&desktop_on("b", 1, Some(5000), 0), later);
+        room.seat_desktop(seat(1, None), 4000); // our clock is behind node b's
+        assert_eq!(room.desktop_epoch, 5001);
+        room.seat_desktop(seat(2, None), 9000);
+        assert_eq!(room.desktop_epoch, 9000);
+    }
+
+    #[test]
+    fn viewer_slots_are_limited_per_id_and_per_token_and_freed_on_leave() {
+        let mut room: Room<TestSeat> = Room::new(3, 5);
+        for session in 1..=2 {
+            assert_eq!(room.viewer_refusal(Some("t"), 4, 2), None);
+            room.viewers.push(seat(session, Some("t")));
+        }
+        assert_eq!(
+            room.viewer_refusal(Some("t"), 4, 2),
+            Some(ViewerLimit::PerToken(2))
+        );
+        assert_eq!(room.viewer_refusal(Some("other"), 4, 2), None);
+        assert_eq!(
+            room.viewer_refusal(None, 4, 2),
+            None,
+            "anonymous: per id only"
+        );
+        room.viewers.push(seat(3, None));
+        room.viewers.push(seat(4, Some("other")));
+        assert_eq!(
+            room.viewer_refusal(Some("new"), 4, 2),
+            Some(ViewerLimit::PerId(4))
+        );
+        // Viewers on other nodes count towards the id's limit.
+        assert!(room.unseat_viewer(4));
+        assert!(!room.unseat_viewer(4), "left already");
+        let later = Instant::now() + Duration::from_secs(30);
+        room.remote.apply(&desktop_on("b", 1, None, 1), later);
+        assert_eq!(room.viewer_refusal(None, 4, 2), Some(ViewerLimit::PerId(4)));
+    }
+
+    #[test]
+    fn the_route_change_is_reported_once_per_change() {
+        let mut room: Room<TestSeat> = Room::new(3, 5);
+        assert_eq!(room.route_change(), None);
+        room.seat_desktop(seat(1, None), 1);
+        assert!(matches!(room.route_change(), Some(DesktopRoute::Local(_))));
+        assert_eq!(room.route_change(), None);
+        room.unseat_desktop(1);
+        assert_eq!(room.route_change(), Some(DesktopRoute::Unknown));
     }
 }

@@ -1,0 +1,271 @@
+//! The matchmaker actor on its own: sessions are an outbox receiver and a probe for their
+//! `PeerUpdate`s, so what each session would be sent is read straight off its queue — joins,
+//! leaves, a replaced desktop, presence counts — with no socket in between.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use deskbridge_protocol::{ClientId, ClientMode};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::messages::{DesktopRoute, Join, JoinRefused, Leave, PeerUpdate, Peers, ViewerLimit};
+use super::Matchmaker;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::outbox::{Outbound, Outbox, SessionId};
+
+/// Within this, whatever the matchmaker sends has arrived (presence is coalesced over 250 ms).
+const WITHIN: Duration = Duration::from_secs(3);
+
+/// Forwards a session's `PeerUpdate`s to the test.
+struct Probe(mpsc::UnboundedSender<PeerUpdate>);
+
+impl Actor for Probe {
+    type Context = Context<Self>;
+}
+
+impl Handler<PeerUpdate> for Probe {
+    type Result = ();
+
+    fn handle(&mut self, update: PeerUpdate, _: &mut Context<Self>) {
+        let _ = self.0.send(update);
+    }
+}
+
+/// A session as the matchmaker sees it, and what it was sent.
+struct FakeSession {
+    session: SessionId,
+    client_id: ClientId,
+    mode: ClientMode,
+    frames: mpsc::Receiver<Outbound>,
+    updates: mpsc::UnboundedReceiver<PeerUpdate>,
+}
+
+impl FakeSession {
+    async fn join(
+        matchmaker: &Addr<Matchmaker>,
+        session: SessionId,
+        id: &str,
+        mode: ClientMode,
+        token: Option<&str>,
+    ) -> (Self, Result<Peers, JoinRefused>) {
+        let (outbox, frames) = Outbox::new(session, 64);
+        let (tx, updates) = mpsc::unbounded_channel();
+        let probe = Probe(tx).start();
+        let client_id = ClientId::new(id).unwrap();
+        let joined = matchmaker
+            .send(Join {
+                client_id: client_id.clone(),
+                mode,
+                token: token.map(str::to_owned),
+                outbox,
+                updates: probe.recipient(),
+            })
+            .await
+            .expect("the matchmaker answers");
+        let session = Self {
+            session,
+            client_id,
+            mode,
+            frames,
+            updates,
+        };
+        (session, joined)
+    }
+
+    fn leave(&self, matchmaker: &Addr<Matchmaker>) {
+        matchmaker.do_send(Leave {
+            session: self.session,
+            client_id: self.client_id.clone(),
+            mode: self.mode,
+        });
+    }
+
+    /// The next JSON event queued to this session.
+    async fn next_event(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(WITHIN, self.frames.recv())
+                .await
+                .expect("an event in time")
+                .expect("the outbox is open");
+            if let Outbound::Text(text) = frame {
+                return serde_json::from_str(&text).expect("JSON");
+            }
+        }
+    }
+
+    async fn next_named(&mut self, name: &str) -> Value {
+        loop {
+            let event = self.next_event().await;
+            if event["event"] == name {
+                return event;
+            }
+        }
+    }
+
+    /// Waits for a presence saying `desktop` with `viewers`, skipping earlier ones.
+    async fn expect_presence(&mut self, desktop: &str, viewers: u64) -> Value {
+        loop {
+            let presence = self.next_named("presence").await;
+            if presence["desktop"] == desktop && presence["viewers"] == viewers {
+                return presence;
+            }
+        }
+    }
+
+    async fn next_update(&mut self) -> PeerUpdate {
+        tokio::time::timeout(WITHIN, self.updates.recv())
+            .await
+            .expect("an update in time")
+            .expect("the probe lives")
+    }
+
+    /// Nothing but presence arrives within a short while.
+    async fn expect_no_update(&mut self) {
+        let quiet = tokio::time::timeout(Duration::from_millis(300), self.updates.recv()).await;
+        assert!(quiet.is_err(), "unexpected update: {quiet:?}");
+    }
+}
+
+fn matchmaker(config: Config) -> Addr<Matchmaker> {
+    Matchmaker::new(&config, Arc::new(Metrics::new())).start()
+}
+
+#[actix::test]
+async fn a_desktop_and_a_viewer_are_greeted_paired_and_told_of_each_other() {
+    let mm = matchmaker(Config::default());
+    let (mut desktop, peers) = FakeSession::join(&mm, 1, "a", ClientMode::Desktop, None).await;
+    assert!(matches!(peers, Ok(Peers::Desktop { ref viewers, .. }) if viewers.is_empty()));
+    assert_eq!(desktop.next_event().await["event"], "welcome");
+    desktop.expect_presence("online", 0).await;
+
+    let (mut viewer, peers) = FakeSession::join(&mm, 2, "a", ClientMode::Web, None).await;
+    let Ok(Peers::Web { desktop: route, .. }) = peers else {
+        panic!("a viewer's peers");
+    };
+    assert!(matches!(route, DesktopRoute::Local(ref o) if o.session() == 1));
+    // The greeting, in order: welcome, history, presence.
+    assert_eq!(viewer.next_event().await["event"], "welcome");
+    assert_eq!(viewer.next_event().await["event"], "history");
+    let presence = viewer.next_event().await;
+    assert_eq!(presence["event"], "presence");
+    assert_eq!(presence["desktop"], "online");
+    assert_eq!(presence["viewers"], 1);
+    // The desktop learns its viewer's outbox and the new count.
+    match desktop.next_update().await {
+        PeerUpdate::Viewers(list) => assert_eq!(list[0].session(), 2),
+        other => panic!("{other:?}"),
+    }
+    desktop.expect_presence("online", 1).await;
+
+    // The viewer leaves: the desktop's list empties and the count drops.
+    viewer.leave(&mm);
+    match desktop.next_update().await {
+        PeerUpdate::Viewers(list) => assert!(list.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    desktop.expect_presence("online", 0).await;
+}
+
+#[actix::test]
+async fn a_second_desktop_replaces_the_first_and_the_first_ones_leave_changes_nothing() {
+    let mm = matchmaker(Config::default());
+    let (mut old, _) = FakeSession::join(&mm, 1, "b", ClientMode::Desktop, None).await;
+    let (mut viewer, _) = FakeSession::join(&mm, 2, "b", ClientMode::Web, None).await;
+    viewer.expect_presence("online", 1).await;
+
+    let (_new, _) = FakeSession::join(&mm, 3, "b", ClientMode::Desktop, None).await;
+    // Only the viewers-list update may precede the replacement.
+    loop {
+        match old.next_update().await {
+            PeerUpdate::Replaced => break,
+            PeerUpdate::Viewers(_) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+    match viewer.next_update().await {
+        PeerUpdate::Desktop(DesktopRoute::Local(outbox)) => assert_eq!(outbox.session(), 3),
+        other => panic!("{other:?}"),
+    }
+    // The replaced desktop's session ends after its successor joined: the viewer keeps the new
+    // desktop and never sees it go offline.
+    old.leave(&mm);
+    viewer.expect_no_update().await;
+    while let Ok(Some(frame)) =
+        tokio::time::timeout(Duration::from_millis(400), viewer.frames.recv()).await
+    {
+        if let Outbound::Text(text) = frame {
+            assert!(!text.contains("offline"), "{text}");
+        }
+    }
+}
+
+#[actix::test]
+async fn viewer_limits_refuse_per_id_and_per_token() {
+    let mm = matchmaker(Config {
+        max_viewers_per_id: 3,
+        max_viewers_per_token: 2,
+        ..Config::default()
+    });
+    let mut seated = Vec::new();
+    for session in 1..=2 {
+        let (viewer, joined) =
+            FakeSession::join(&mm, session, "c", ClientMode::Web, Some("t")).await;
+        assert!(joined.is_ok());
+        seated.push(viewer);
+    }
+    let (_, refused) = FakeSession::join(&mm, 3, "c", ClientMode::Web, Some("t")).await;
+    assert!(matches!(
+        refused,
+        Err(JoinRefused::TooManyViewers {
+            limit: ViewerLimit::PerToken(2)
+        })
+    ));
+    let (_other, joined) = FakeSession::join(&mm, 4, "c", ClientMode::Web, None).await;
+    assert!(joined.is_ok(), "another credential still gets in");
+    let (_, refused) = FakeSession::join(&mm, 5, "c", ClientMode::Web, None).await;
+    assert!(matches!(
+        refused,
+        Err(JoinRefused::TooManyViewers {
+            limit: ViewerLimit::PerId(3)
+        })
+    ));
+    // A seat given back can be taken again.
+    seated.pop().unwrap().leave(&mm);
+    let mut joined = Err(JoinRefused::TooManyViewers {
+        limit: ViewerLimit::PerId(0),
+    });
+    for attempt in 6..60 {
+        joined = FakeSession::join(&mm, attempt, "c", ClientMode::Web, Some("t"))
+            .await
+            .1;
+        if joined.is_ok() {
+            break;
+        }
+        actix::clock::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(joined.is_ok(), "the freed seat was taken again");
+}
+
+#[actix::test]
+async fn presence_counts_every_viewer_and_ends_on_the_true_count() {
+    let mm = matchmaker(Config::default());
+    let (mut desktop, _) = FakeSession::join(&mm, 1, "d", ClientMode::Desktop, None).await;
+    let mut viewers = Vec::new();
+    for session in 2..=6 {
+        viewers.push(
+            FakeSession::join(&mm, session, "d", ClientMode::Web, None)
+                .await
+                .0,
+        );
+    }
+    desktop.expect_presence("online", 5).await;
+    for viewer in viewers.drain(..3) {
+        viewer.leave(&mm);
+    }
+    desktop.expect_presence("online", 2).await;
+    desktop.leave(&mm);
+    viewers[0].expect_presence("offline", 2).await;
+}
