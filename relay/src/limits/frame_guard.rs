@@ -247,18 +247,7 @@ mod tests {
 
     /// A client frame header: FIN, opcode, masked, with the given declared length.
     fn header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
-        let mut out = vec![(u8::from(fin) << 7) | opcode];
-        if len < 126 {
-            out.push(0x80 | len as u8);
-        } else if len <= u64::from(u16::MAX) {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        } else {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&len.to_be_bytes());
-        }
-        out.extend_from_slice(&[1, 2, 3, 4]);
-        out
+        deskbridge_testkit::raw::frame_header((u8::from(fin) << 7) | opcode, len)
     }
 
     fn frame(fin: bool, opcode: u8, len: usize) -> Vec<u8> {

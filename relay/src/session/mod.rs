@@ -473,17 +473,28 @@ impl WsSession {
         }
         .into_actor(self)
         .map(|_, act, ctx| {
-            if act.close.is_none() && !act.state.shutting_down() {
-                act.state.metrics.auth_failures().inc();
-                act.fail(
-                    ctx,
-                    ErrorCode::Unauthorized,
-                    "this session's token has been revoked",
-                    close::policy("token revoked"),
-                );
-            }
+            act.credentials_ended(
+                ctx,
+                "this session's token has been revoked",
+                "token revoked",
+            )
         })
         .spawn(ctx);
+    }
+
+    /// The token this session authenticated with stopped being good (revoked, expired): counted
+    /// as a refusal, `unauthorized` to the client, close 1008 — unless it is closing anyway.
+    fn credentials_ended(&mut self, ctx: &mut Context<Self>, message: &str, close_reason: &str) {
+        if self.close.is_some() || self.state.shutting_down() {
+            return;
+        }
+        self.state.metrics.auth_failures().inc();
+        self.fail(
+            ctx,
+            ErrorCode::Unauthorized,
+            message,
+            close::policy(close_reason),
+        );
     }
 
     /// Closes this session when its token expires (after the clock-skew allowance), so a stolen
@@ -499,13 +510,11 @@ impl WsSession {
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default();
         ctx.run_later(left, |act, ctx| {
-            act.state.metrics.auth_failures().inc();
-            act.fail(
+            act.credentials_ended(
                 ctx,
-                ErrorCode::Unauthorized,
                 "token expired; reconnect with a fresh token",
-                close::policy("token expired"),
-            );
+                "token expired",
+            )
         });
     }
 
