@@ -173,6 +173,16 @@ function received(message) {
   }
 }
 
+/** Why a desktop is offline, as the relay says it (`presence.reason`), in words. */
+const OFFLINE_WORDS = {
+  sleep: 'desktop asleep',
+  shutdown: 'desktop shut down',
+  logout: 'desktop logged out',
+  quit: 'agent stopped',
+  update: 'agent updating',
+  lost: 'connection lost',
+};
+
 function presenceReceived(message) {
   if (state.credentials !== null && message.client_id !== undefined
       && message.client_id !== state.credentials.id) return;
@@ -182,6 +192,7 @@ function presenceReceived(message) {
     desktop,
     viewers: Number.isFinite(message.viewers) ? message.viewers : null,
     since: Number.isFinite(message.since) ? message.since : null,
+    reason: desktop === 'offline' && Object.hasOwn(OFFLINE_WORDS, message.reason) ? message.reason : null,
     inferred: false,
   };
   if (state.untimedHistory && desktop === 'offline' && state.presence.since !== null
@@ -269,7 +280,7 @@ function renderPresence() {
   let since = '';
   if (p !== null) {
     presenceState = p.desktop;
-    text = p.desktop === 'online' ? 'desktop online' : 'desktop offline';
+    text = p.desktop === 'online' ? 'desktop online' : OFFLINE_WORDS[p.reason] ?? 'desktop offline';
     if (p.inferred) text += ' (sending data)';
     if (p.since !== null && p.since > 0) {
       const age = Date.now() - p.since;
@@ -280,6 +291,7 @@ function renderPresence() {
   }
   ui.presence.dataset.state = presenceState;
   ui.presenceBox.dataset.state = presenceState;
+  ui.presenceBox.dataset.reason = p?.reason ?? '';
   setText(ui.presenceWord, text);
   setText(ui.presenceSince, since);
 

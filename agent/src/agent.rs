@@ -19,6 +19,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use deskbridge_protocol::{
     Authentication, BeepResult, ClientMessage, ClientMode, Cpu, ErrorCode, ErrorEvent,
+    OfflineReason,
 };
 
 use crate::audio::Audio;
@@ -345,7 +346,10 @@ impl Handler<Shutdown> for Agent {
         let (done, closed) = tokio::sync::oneshot::channel();
         match &self.session {
             Some(live) => {
-                live.addr.do_send(CloseSession);
+                // Stopped by a signal or the service manager: the user quit the agent.
+                live.addr.do_send(CloseSession {
+                    going_away: Some(OfflineReason::Quit),
+                });
                 self.stopping = Some(done);
             }
             None => {

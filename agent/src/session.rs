@@ -22,7 +22,9 @@ use actix::prelude::*;
 use awc::error::WsProtocolError;
 use awc::ws::{CloseCode, CloseReason, Codec, Frame, Message};
 use bytes::Bytes;
-use deskbridge_protocol::{ErrorCode, ErrorEvent, ServerMessage};
+use deskbridge_protocol::{
+    ClientMessage, ErrorCode, ErrorEvent, GoingAway, OfflineReason, ServerMessage,
+};
 use futures_util::stream::{SplitSink, StreamExt};
 
 use crate::settings::Timing;
@@ -124,10 +126,13 @@ pub enum SessionEventKind {
 #[rtype(result = "()")]
 pub struct Outgoing(pub String);
 
-/// Close the connection cleanly (1000) and stop; sent on shutdown.
+/// Close the connection cleanly (1000) and stop; sent on shutdown. With a reason, the relay is
+/// told first (`going_away`), so the desktop's viewers read why it went instead of "lost".
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct CloseSession;
+pub struct CloseSession {
+    pub going_away: Option<OfflineReason>,
+}
 
 /// The connection actor. See the module docs.
 pub struct Session {
@@ -200,7 +205,10 @@ impl Session {
         }
         self.closing = true;
         self.write(Message::Close(reason));
-        self.sink.close();
+        // Not `sink.close()` here: that shuts the socket's write half without flushing what is
+        // still buffered (this close frame, a `going_away` before it). The relay answers with
+        // its own close and ends the connection, which stops this actor; the deadline covers a
+        // relay that does not.
         ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
     }
 
@@ -367,8 +375,16 @@ impl Handler<Outgoing> for Session {
 impl Handler<CloseSession> for Session {
     type Result = ();
 
-    fn handle(&mut self, _: CloseSession, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: CloseSession, ctx: &mut Self::Context) {
         self.note_ending(Ending::Stopped);
+        // Only an authenticated session may say it; before `welcome` the relay knows no desktop.
+        if let (Some(reason), Some(_)) = (msg.going_away, self.welcomed) {
+            self.write(Message::Text(
+                ClientMessage::GoingAway(GoingAway { reason })
+                    .to_json()
+                    .into(),
+            ));
+        }
         self.close(
             Some(CloseReason {
                 code: CloseCode::Normal,

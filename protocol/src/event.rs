@@ -52,11 +52,12 @@ pub enum EventKind {
     Cpu,
     Beep,
     BeepResult,
+    GoingAway,
 }
 
 impl EventKind {
     /// The routing table: `(name, who may send it, route)` for every client event.
-    const TABLE: [(EventKind, &'static str, Option<ClientMode>, Route); 4] = [
+    const TABLE: [(EventKind, &'static str, Option<ClientMode>, Route); 5] = [
         (
             EventKind::Authentication,
             "authentication",
@@ -80,6 +81,12 @@ impl EventKind {
             "beep_result",
             Some(ClientMode::Desktop),
             Route::Reply,
+        ),
+        (
+            EventKind::GoingAway,
+            "going_away",
+            Some(ClientMode::Desktop),
+            Route::Relay,
         ),
     ];
 

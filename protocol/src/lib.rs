@@ -23,7 +23,7 @@ mod time;
 pub use client_id::{ClientId, InvalidClientId};
 pub use error_code::ErrorCode;
 pub use event::{ClientMode, EventKind, Route};
-pub use messages::{Authentication, Beep, BeepResult, Cpu, Memory};
+pub use messages::{Authentication, Beep, BeepResult, Cpu, GoingAway, Memory, OfflineReason};
 pub use parse::{parse_client_message, ClientMessage, Rejection};
 pub use server::{DesktopState, ErrorEvent, Presence, ServerMessage, Welcome};
 pub use time::unix_millis;

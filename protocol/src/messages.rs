@@ -106,6 +106,55 @@ impl Cpu {
     }
 }
 
+/// Why a desktop is offline. The desktop names it in `going_away` before it disconnects; `lost`
+/// is the relay's word for a connection that ended without one (a crash, a cut cable, a heartbeat
+/// timeout, a relay restart), so a desktop may not send it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfflineReason {
+    Sleep,
+    Shutdown,
+    Logout,
+    Quit,
+    Update,
+    Lost,
+}
+
+impl OfflineReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfflineReason::Sleep => "sleep",
+            OfflineReason::Shutdown => "shutdown",
+            OfflineReason::Logout => "logout",
+            OfflineReason::Quit => "quit",
+            OfflineReason::Update => "update",
+            OfflineReason::Lost => "lost",
+        }
+    }
+}
+
+impl std::fmt::Display for OfflineReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `going_away`: the desktop is about to disconnect on purpose, and says why (then closes with
+/// 1000). Viewers see the reason in `presence` instead of "lost".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoingAway {
+    pub reason: OfflineReason,
+}
+
+impl GoingAway {
+    pub fn validate(&self) -> Result<(), String> {
+        match self.reason {
+            OfflineReason::Lost => Err("\"lost\" is the relay's word for a connection that ended without a going_away; name why you are going: sleep, shutdown, logout, quit or update".to_owned()),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// `beep`: make the desktop play a short tone. `id` lets the sender match the `beep_result`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Beep {

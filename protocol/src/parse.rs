@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Authentication, Beep, BeepResult, Cpu, ErrorCode, EventKind};
+use crate::{Authentication, Beep, BeepResult, Cpu, ErrorCode, EventKind, GoingAway};
 
 /// A validated message from a client, tagged by `event` on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,6 +18,7 @@ pub enum ClientMessage {
     Cpu(Cpu),
     Beep(Beep),
     BeepResult(BeepResult),
+    GoingAway(GoingAway),
 }
 
 impl ClientMessage {
@@ -27,6 +28,7 @@ impl ClientMessage {
             ClientMessage::Cpu(_) => EventKind::Cpu,
             ClientMessage::Beep(_) => EventKind::Beep,
             ClientMessage::BeepResult(_) => EventKind::BeepResult,
+            ClientMessage::GoingAway(_) => EventKind::GoingAway,
         }
     }
 
@@ -100,6 +102,11 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, Rejection> {
             let m: BeepResult = payload(kind, text)?;
             m.validate().map_err(|e| invalid(kind, e))?;
             ClientMessage::BeepResult(m)
+        }
+        EventKind::GoingAway => {
+            let m: GoingAway = payload(kind, text)?;
+            m.validate().map_err(|e| invalid(kind, e))?;
+            ClientMessage::GoingAway(m)
         }
     };
     Ok(message)
@@ -356,5 +363,24 @@ mod tests {
         assert!(short.ends_with("…\""), "{short}");
         assert!(bound_quotes(&"ü".repeat(1000)).len() <= 256 + 3);
         assert_eq!(bound_quotes("an \"unclosed quote"), "an \"unclosed quote");
+    }
+
+    #[test]
+    fn going_away_names_a_reason_and_lost_is_the_relays_word() {
+        for reason in ["sleep", "shutdown", "logout", "quit", "update"] {
+            let text = format!(r#"{{"event":"going_away","reason":"{reason}"}}"#);
+            let message = parse_client_message(&text).unwrap();
+            assert_eq!(message.kind(), EventKind::GoingAway);
+            assert_eq!(message.to_json(), text);
+        }
+        assert_eq!(
+            code_of(r#"{"event":"going_away","reason":"lost"}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(r#"{"event":"going_away","reason":"vacation"}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(code_of(r#"{"event":"going_away"}"#), ErrorCode::BadMessage);
     }
 }

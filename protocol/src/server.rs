@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Beep, BeepResult, ClientId, ClientMode, Cpu, ErrorCode};
+use crate::{Beep, BeepResult, ClientId, ClientMode, Cpu, ErrorCode, OfflineReason};
 
 /// `welcome`: authentication succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +32,11 @@ pub struct Presence {
     pub viewers: u32,
     /// When `desktop` last changed, Unix milliseconds.
     pub since: u64,
+    /// Why the desktop is offline, when it is and the relay knows: what its `going_away` said, or
+    /// `lost` if its connection ended without one. Absent while online, and for an id whose
+    /// desktop this relay has not seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<OfflineReason>,
 }
 
 /// `history`: the last cpu samples of the id, oldest first, sent to a viewer right after `welcome`.
@@ -102,9 +107,25 @@ mod tests {
             desktop: DesktopState::Online,
             viewers: 2,
             since: 5,
+            reason: None,
         });
+        assert!(
+            !presence.to_json().contains("reason"),
+            "absent while online"
+        );
         let back: ServerMessage = serde_json::from_str(&presence.to_json()).unwrap();
         assert_eq!(back, presence);
+        let asleep = ServerMessage::Presence(Presence {
+            client_id: ClientId::new("a").unwrap(),
+            desktop: DesktopState::Offline,
+            viewers: 1,
+            since: 7,
+            reason: Some(OfflineReason::Sleep),
+        });
+        assert_eq!(
+            asleep.to_json(),
+            r#"{"event":"presence","client_id":"a","desktop":"offline","viewers":1,"since":7,"reason":"sleep"}"#
+        );
     }
 
     #[test]

@@ -86,11 +86,12 @@ pub enum DropReason {
     StuckClient,
 }
 
-const EVENTS: [EventKind; 4] = [
+const EVENTS: [EventKind; 5] = [
     EventKind::Authentication,
     EventKind::Cpu,
     EventKind::Beep,
     EventKind::BeepResult,
+    EventKind::GoingAway,
 ];
 
 /// All relay metrics, shared by every worker thread.
@@ -100,8 +101,8 @@ pub struct Metrics {
     sessions_unauthenticated: Gauge,
     client_ids: Gauge,
     connections: Counter,
-    messages_received: [Counter; 4],
-    messages_relayed: [Counter; 4],
+    messages_received: [Counter; EVENTS.len()],
+    messages_relayed: [Counter; EVENTS.len()],
     /// Indexed by `ErrorCode as usize` (`ErrorCode::ALL` is in declaration order; tested).
     errors: [Counter; ErrorCode::ALL.len()],
     messages_dropped: [Counter; 2],

@@ -174,6 +174,13 @@ async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
         !browser.is_enabled("beep").await,
         "Beep must be disabled while offline"
     );
+    // Stopped on purpose (`going_away: quit`), told apart from a lost connection.
+    browser
+        .wait_until("the reason in words", WAIT, || async {
+            browser.text("presence-word").await == "agent stopped"
+                && browser.attr("presence-box", "data-reason").await.as_deref() == Some("quit")
+        })
+        .await;
     browser.screenshot("page-offline").await;
     let _agent = AgentProcess::run(&home, &ws_url(addr), id, &agent_args);
     browser

@@ -113,6 +113,12 @@ impl AgentProcess {
         self.child.try_wait().expect("poll the agent").is_none()
     }
 
+    /// Kills the process (SIGKILL): it gets no chance to say anything.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill the agent");
+        self.child.wait().expect("reap the agent");
+    }
+
     /// Sends SIGTERM (as systemd does on stop) and waits for the exit, up to a deadline.
     pub async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
         let status = Command::new("kill")

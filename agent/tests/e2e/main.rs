@@ -13,6 +13,7 @@ mod demo;
 mod harness;
 mod install;
 mod liveness;
+mod offline_reason;
 mod reconnect;
 mod reporting;
 mod tls;

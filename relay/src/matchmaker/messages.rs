@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use deskbridge_protocol::{ClientId, ClientMode};
+use deskbridge_protocol::{ClientId, ClientMode, OfflineReason};
 use governor::DefaultDirectRateLimiter;
 
 use crate::cluster::remote::{CommandLink, DesktopLink};
@@ -133,6 +133,8 @@ pub struct Leave {
     pub session: SessionId,
     pub client_id: ClientId,
     pub mode: ClientMode,
+    /// For a desktop: why it went, if it said so (`going_away`); `None` means lost.
+    pub reason: Option<OfflineReason>,
 }
 
 /// Asks where the desktop of `client_id` is now: the slow path of a command whose sender knows

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytestring::ByteString;
-use deskbridge_protocol::{ClientId, ClientMode, ServerMessage, Welcome, PROTOCOL_VERSION};
+use deskbridge_protocol::{
+    ClientId, ClientMode, OfflineReason, ServerMessage, Welcome, PROTOCOL_VERSION,
+};
 
 use crate::cluster::announce::Announcement;
 use crate::cluster::link::{Control, LinkParts, RemoteState, RoomLink};
@@ -55,7 +57,15 @@ pub struct Matchmaker {
     cluster: Option<ClusterSide>,
     /// Names scheduled `presence` broadcasts; never reused (see [`coalesce::Coalescer::changed`]).
     presence_tickets: u64,
+    /// Why and since when the desktop of an id that has no room any more went offline, so a
+    /// viewer who comes back later still reads "asleep since 22:10" rather than nothing. Bounded
+    /// by [`MAX_DEPARTED`].
+    departed: HashMap<ClientId, (OfflineReason, u64)>,
 }
+
+/// How many ids' last offline reason the matchmaker remembers once their rooms are gone: a few MB
+/// at most, far more ids than one node holds.
+const MAX_DEPARTED: usize = 100_000;
 
 /// The matchmaker's part in cluster mode.
 struct ClusterSide {
@@ -110,6 +120,7 @@ impl Matchmaker {
             metrics,
             cluster: None,
             presence_tickets: 0,
+            departed: HashMap::new(),
         }
     }
 
@@ -386,12 +397,36 @@ impl Handler<Join> for Matchmaker {
 }
 
 impl Matchmaker {
-    /// The room of `client_id`, made if it has none yet.
+    /// The room of `client_id`, made if it has none yet (knowing why its desktop left, if this
+    /// node saw it leave).
     fn room(&mut self, client_id: &ClientId) -> &mut Room {
         let (history_len, rate) = (self.history_len, self.commands_per_second);
-        self.rooms
-            .entry(client_id.clone())
-            .or_insert_with(|| Room::new(history_len, rate))
+        let departed = &mut self.departed;
+        self.rooms.entry(client_id.clone()).or_insert_with(|| {
+            let mut room = Room::new(history_len, rate);
+            if let Some((reason, since)) = departed.remove(client_id) {
+                room.offline_reason = Some(reason);
+                room.since = since;
+            }
+            room
+        })
+    }
+
+    /// Removes an empty room, remembering why its desktop left.
+    fn remove_room(&mut self, client_id: &ClientId) {
+        let Some(room) = self.rooms.remove(client_id) else {
+            return;
+        };
+        if let Some(reason) = room.offline_reason {
+            if self.departed.len() >= MAX_DEPARTED {
+                // Any one will do: this only bounds memory under a flood of distinct ids.
+                if let Some(evicted) = self.departed.keys().next().cloned() {
+                    self.departed.remove(&evicted);
+                }
+            }
+            self.departed
+                .insert(client_id.clone(), (reason, room.since));
+        }
     }
 
     /// Seats a desktop (replacing this node's, which is told) and gives it its viewers.
@@ -423,7 +458,7 @@ impl Matchmaker {
         let room = self.room(client_id);
         if let Some(limit) = room.viewer_refusal(viewer.token.as_deref(), per_id, per_token) {
             if room.is_empty() {
-                self.rooms.remove(client_id);
+                self.remove_room(client_id);
             }
             self.metrics.limited(limit.counted_as()).inc();
             return Err(JoinRefused::TooManyViewers { limit });
@@ -524,7 +559,7 @@ impl Handler<Leave> for Matchmaker {
         };
         let changed = match leave.mode {
             ClientMode::Desktop => {
-                let left = room.unseat_desktop(leave.session);
+                let left = room.unseat_desktop(leave.session, leave.reason);
                 if left {
                     // To a desktop on another node if one is known there, else none.
                     room.reroute();
@@ -556,7 +591,7 @@ impl Handler<Leave> for Matchmaker {
         }
         if room.is_empty() {
             // Dropping the room drops its link, which ends once the announcement above is out.
-            self.rooms.remove(&leave.client_id);
+            self.remove_room(&leave.client_id);
         } else if changed && room.settle() {
             self.presence_changed(&leave.client_id, None, ctx);
         }

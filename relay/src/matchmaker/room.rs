@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use actix::Recipient;
 use bytestring::ByteString;
-use deskbridge_protocol::{unix_millis, ClientId, DesktopState, Presence, ServerMessage};
+use deskbridge_protocol::{
+    unix_millis, ClientId, DesktopState, OfflineReason, Presence, ServerMessage,
+};
 use governor::DefaultDirectRateLimiter;
 
 use super::coalesce::{Coalescer, PRESENCE_WINDOW};
@@ -59,6 +61,9 @@ pub struct Room<M = Member> {
     pub history: Arc<History>,
     /// When `desktop` last went online or offline, Unix ms.
     pub since: u64,
+    /// Why this node's desktop went offline (its `going_away`, or `lost`); `None` while it is
+    /// here, and for an id whose desktop this node has not seen.
+    pub offline_reason: Option<OfflineReason>,
     /// Commands per second the desktop accepts, shared by all viewers of the id.
     pub commands: Arc<DefaultDirectRateLimiter>,
     /// When the local desktop connected, Unix ms (made later than any desktop known elsewhere),
@@ -87,6 +92,7 @@ impl<M: Seat> Room<M> {
             viewers: Vec::new(),
             history: Arc::new(History::new(history_len)),
             since: unix_millis(),
+            offline_reason: None,
             commands: Arc::new(bucket(commands_per_second, commands_per_second)),
             desktop_epoch: 0,
             remote: RemoteNodes::default(),
@@ -123,6 +129,7 @@ impl<M: Seat> Room<M> {
     /// this node's (returned, to be told), and its connection time is made later than any desktop
     /// known on another node, so it is the newest even if that node's clock runs ahead.
     pub fn seat_desktop(&mut self, desktop: M, now: u64) -> Option<M> {
+        self.offline_reason = None;
         self.desktop_epoch = match self.remote.newest_desktop() {
             Some((at, _)) if at >= now => at + 1,
             _ => now,
@@ -130,15 +137,17 @@ impl<M: Seat> Room<M> {
         self.desktop.replace(desktop)
     }
 
-    /// A desktop session ended. Only the current desktop's leave counts: a replaced desktop
-    /// leaves after its successor joined, and must not take the successor with it.
-    pub fn unseat_desktop(&mut self, session: SessionId) -> bool {
+    /// A desktop session ended, saying why (`None`: it did not, so it was lost). Only the current
+    /// desktop's leave counts: a replaced desktop leaves after its successor joined, and must not
+    /// take the successor with it.
+    pub fn unseat_desktop(&mut self, session: SessionId, reason: Option<OfflineReason>) -> bool {
         let current = self
             .desktop
             .as_ref()
             .is_some_and(|d| d.session() == session);
         if current {
             self.desktop = None;
+            self.offline_reason = Some(reason.unwrap_or(OfflineReason::Lost));
         }
         current
     }
@@ -225,6 +234,7 @@ impl<M: Seat> Room<M> {
             desktop: state,
             viewers: self.viewer_count(),
             since: self.since,
+            reason: self.offline_reason.filter(|_| !self.online()),
         })
         .to_json()
         .into()
@@ -353,11 +363,17 @@ mod tests {
             .expect("the old desktop");
         assert_eq!(replaced.session(), 1);
         assert!(
-            !room.unseat_desktop(1),
+            !room.unseat_desktop(1, Some(OfflineReason::Quit)),
             "the replaced desktop's leave is ignored"
         );
         assert_eq!(room.desktop.as_ref().map(Seat::session), Some(2));
-        assert!(room.unseat_desktop(2));
+        assert_eq!(room.offline_reason, None);
+        assert!(room.unseat_desktop(2, None));
+        assert_eq!(
+            room.offline_reason,
+            Some(OfflineReason::Lost),
+            "no word: lost"
+        );
         assert!(room.is_empty());
     }
 
@@ -410,7 +426,31 @@ mod tests {
         room.seat_desktop(seat(1, None), 1);
         assert!(matches!(room.route_change(), Some(DesktopRoute::Local(_))));
         assert_eq!(room.route_change(), None);
-        room.unseat_desktop(1);
+        room.unseat_desktop(1, Some(OfflineReason::Sleep));
         assert_eq!(room.route_change(), Some(DesktopRoute::Unknown));
+    }
+
+    #[test]
+    fn presence_says_why_the_desktop_is_offline_and_nothing_while_it_is_online() {
+        let id = ClientId::new("why").unwrap();
+        let mut room: Room<TestSeat> = Room::new(3, 5);
+        let shown = |room: &Room<TestSeat>| -> serde_json::Value {
+            serde_json::from_str(&room.presence(&id)).unwrap()
+        };
+        assert!(
+            shown(&room).get("reason").is_none(),
+            "never seen: no reason"
+        );
+        room.seat_desktop(seat(1, None), 1);
+        assert!(shown(&room).get("reason").is_none());
+        room.unseat_desktop(1, Some(OfflineReason::Sleep));
+        assert_eq!(shown(&room)["reason"], "sleep");
+        room.seat_desktop(seat(2, None), 2);
+        assert!(
+            shown(&room).get("reason").is_none(),
+            "back: the reason is gone"
+        );
+        room.unseat_desktop(2, None);
+        assert_eq!(shown(&room)["reason"], "lost");
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use deskbridge_protocol::{ClientId, ClientMode};
+use deskbridge_protocol::{ClientId, ClientMode, OfflineReason};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -76,10 +76,16 @@ impl FakeSession {
     }
 
     fn leave(&self, matchmaker: &Addr<Matchmaker>) {
+        self.leave_saying(matchmaker, None);
+    }
+
+    /// Leaves as a desktop that said `going_away` with `reason` (`None`: lost).
+    fn leave_saying(&self, matchmaker: &Addr<Matchmaker>, reason: Option<OfflineReason>) {
         matchmaker.do_send(Leave {
             session: self.session,
             client_id: self.client_id.clone(),
             mode: self.mode,
+            reason,
         });
     }
 
@@ -268,4 +274,30 @@ async fn presence_counts_every_viewer_and_ends_on_the_true_count() {
     desktop.expect_presence("online", 2).await;
     desktop.leave(&mm);
     viewers[0].expect_presence("offline", 2).await;
+}
+
+#[actix::test]
+async fn presence_says_why_the_desktop_left_even_to_a_viewer_who_comes_back_later() {
+    let mm = matchmaker(Config::default());
+    let (desktop, _) = FakeSession::join(&mm, 1, "e", ClientMode::Desktop, None).await;
+    let (mut viewer, _) = FakeSession::join(&mm, 2, "e", ClientMode::Web, None).await;
+    let online = viewer.expect_presence("online", 1).await;
+    assert!(online.get("reason").is_none());
+    desktop.leave_saying(&mm, Some(OfflineReason::Sleep));
+    let asleep = viewer.expect_presence("offline", 1).await;
+    assert_eq!(asleep["reason"], "sleep");
+
+    // The room empties and goes; a viewer who comes back reads the same reason and time.
+    viewer.leave(&mm);
+    let (mut back, _) = FakeSession::join(&mm, 3, "e", ClientMode::Web, None).await;
+    let again = back.expect_presence("offline", 1).await;
+    assert_eq!(again["reason"], "sleep");
+    assert_eq!(again["since"], asleep["since"]);
+
+    // Online again, then gone without a word: lost.
+    let (desktop, _) = FakeSession::join(&mm, 4, "e", ClientMode::Desktop, None).await;
+    let online = back.expect_presence("online", 1).await;
+    assert!(online.get("reason").is_none());
+    desktop.leave(&mm);
+    assert_eq!(back.expect_presence("offline", 1).await["reason"], "lost");
 }

@@ -17,7 +17,7 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, Protocol
 use bytestring::ByteString;
 use deskbridge_protocol::{
     parse_client_message, Authentication, ClientId, ClientMessage, ClientMode, ErrorCode,
-    EventKind, Route, ServerMessage,
+    EventKind, OfflineReason, Route, ServerMessage,
 };
 use tokio::sync::oneshot;
 
@@ -66,6 +66,8 @@ pub struct WsSession {
     jti: Option<String>,
     /// When this session's token expires (Unix seconds), if it has one.
     expires: Option<u64>,
+    /// Why the desktop said it is leaving (`going_away`); `None` until it does.
+    going_away: Option<OfflineReason>,
     /// Frees this connection's slot in the connection limits when the session ends.
     _slot: ConnectionGuard,
 }
@@ -98,6 +100,7 @@ impl WsSession {
                 rate,
                 jti: None,
                 expires: None,
+                going_away: None,
                 _slot: slot,
                 id,
                 peer,
@@ -185,8 +188,24 @@ impl WsSession {
                 // ctx.wait() holds the stream while joining; reaching this is a bug, not input.
                 log::error!("session {}: message while joining", self.id);
             }
+            (Phase::Joined(member), Ok(ClientMessage::GoingAway(going)))
+                if member.mode == ClientMode::Desktop =>
+            {
+                self.going_away(going.reason)
+            }
             (Phase::Joined(_), Ok(message)) => self.relay(message.kind(), text, ctx),
         }
+    }
+
+    /// The desktop says why it is about to disconnect; its viewers see that reason in `presence`
+    /// when it has gone, instead of `lost`. The last word counts.
+    fn going_away(&mut self, reason: OfflineReason) {
+        self.state
+            .metrics
+            .messages_received(EventKind::GoingAway)
+            .inc();
+        log::info!("session {}: the desktop is going away: {reason}", self.id);
+        self.going_away = Some(reason);
     }
 
     fn authenticate(&mut self, auth: Authentication, ctx: &mut Context<Self>) {
@@ -577,6 +596,7 @@ impl Actor for WsSession {
                     session: self.id,
                     client_id: member.client_id.clone(),
                     mode: member.mode,
+                    reason: self.going_away,
                 });
                 log::info!(
                     "session {}: {} {} disconnected",
