@@ -253,3 +253,29 @@ async fn a_viewer_whose_desktop_is_on_another_node_sends_commands_without_the_ma
     web.expect_error(ErrorCode::PeerOffline).await;
     assert_eq!(metric(b.addr(), lookups).await, 1.0);
 }
+
+#[actix_web::test]
+async fn why_a_desktop_went_reaches_viewers_on_other_nodes() {
+    let nats = Nats::start();
+    let a = start_node(cluster_config(&nats, "node-a")).await;
+    let b = start_node(cluster_config(&nats, "node-b")).await;
+
+    let mut desktop = Client::join(a.addr(), "sleepy", "desktop").await;
+    let mut on_b = Client::join(b.addr(), "sleepy", "web").await;
+    on_b.expect_presence("online", 1).await;
+    desktop.expect_presence("online", 1).await;
+    desktop
+        .send(r#"{"event":"going_away","reason":"sleep"}"#)
+        .await;
+    drop(desktop);
+    let asleep = on_b.expect_presence("offline", 1).await;
+    assert_eq!(asleep["reason"], "sleep", "{asleep}");
+
+    // Back, then gone without a word: lost, on the other node too.
+    let desktop = Client::join(a.addr(), "sleepy", "desktop").await;
+    let online = on_b.expect_presence("online", 1).await;
+    assert!(online.get("reason").is_none(), "{online}");
+    drop(desktop);
+    let lost = on_b.expect_presence("offline", 1).await;
+    assert_eq!(lost["reason"], "lost", "{lost}");
+}

@@ -6,6 +6,7 @@
 //! timeout, exactly as a silent client is.
 
 use bytes::Bytes;
+use deskbridge_protocol::OfflineReason;
 use serde::{Deserialize, Serialize};
 
 /// One node's state for one id. Small JSON, so an operator can read it with `nats sub`.
@@ -26,6 +27,10 @@ pub struct Announcement {
     /// "I just started holding this id (or came back): everyone holding it, announce yourselves."
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub query: bool,
+    /// Why this node's desktop of the id went (its `going_away`, or `lost`), when it went from
+    /// here and no desktop took its place, so viewers on every node read the same reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gone: Option<OfflineReason>,
 }
 
 impl Announcement {
@@ -50,6 +55,7 @@ mod tests {
             desktop: Some(1_764_093_600_000),
             viewers: 2,
             query: false,
+            gone: None,
         };
         let bytes = a.encode();
         assert_eq!(

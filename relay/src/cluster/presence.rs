@@ -91,6 +91,7 @@ mod tests {
             desktop,
             viewers,
             query: false,
+            gone: None,
         }
     }
 

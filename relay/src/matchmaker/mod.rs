@@ -89,6 +89,7 @@ impl ClusterSide {
             desktop: room.desktop.as_ref().map(|_| room.desktop_epoch),
             viewers: room.viewers.len() as u32,
             query,
+            gone: room.local_gone,
         };
         link.send(Control::Announce(announcement.encode()));
         room.next_announce = Instant::now() + self.announce_every;
@@ -103,6 +104,7 @@ impl ClusterSide {
                 desktop: None,
                 viewers: 0,
                 query: false,
+                gone: room.local_gone,
             };
             link.send(Control::Announce(announcement.encode()));
         }
@@ -198,8 +200,18 @@ impl Matchmaker {
             return; // not held here (any more)
         };
         let expires = Instant::now() + cluster.expiry;
+        let was_online = room.online();
         if !room.remote.apply(&announcement, expires) {
             return; // older than what that node already said
+        }
+        if let Some(reason) = announcement.gone {
+            room.offline_reason = Some(reason);
+        } else if was_online && !room.online() {
+            room.offline_reason = Some(OfflineReason::Lost);
+        }
+        if room.remote.has_desktop() {
+            // Our desktop's departure is old news once another node has one.
+            room.local_gone = None;
         }
         let mut announce = announcement.query;
         if let (Some(_), Some(theirs)) = (&room.desktop, announcement.desktop) {
@@ -272,7 +284,12 @@ impl Matchmaker {
         let now = Instant::now();
         let mut changed = Vec::new();
         for (client_id, room) in self.rooms.iter_mut() {
+            let was_online = room.online();
             if room.remote.expire(now) {
+                if was_online && !room.online() {
+                    // The node that had the desktop went silent: nobody said why.
+                    room.offline_reason = Some(OfflineReason::Lost);
+                }
                 room.remote_viewers
                     .store(room.remote.viewers() > 0, Ordering::Relaxed);
                 room.reroute();

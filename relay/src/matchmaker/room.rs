@@ -61,9 +61,12 @@ pub struct Room<M = Member> {
     pub history: Arc<History>,
     /// When `desktop` last went online or offline, Unix ms.
     pub since: u64,
-    /// Why this node's desktop went offline (its `going_away`, or `lost`); `None` while it is
-    /// here, and for an id whose desktop this node has not seen.
+    /// Why the id's desktop went offline (its `going_away`, or `lost`), here or (cluster mode) as
+    /// the node it left said; `None` for an id whose desktop this node has not seen go.
     pub offline_reason: Option<OfflineReason>,
+    /// Cluster mode: why this node's own desktop went, for this node's announcements; `None`
+    /// while it is here or once another node has the desktop.
+    pub local_gone: Option<OfflineReason>,
     /// Commands per second the desktop accepts, shared by all viewers of the id.
     pub commands: Arc<DefaultDirectRateLimiter>,
     /// When the local desktop connected, Unix ms (made later than any desktop known elsewhere),
@@ -93,6 +96,7 @@ impl<M: Seat> Room<M> {
             history: Arc::new(History::new(history_len)),
             since: unix_millis(),
             offline_reason: None,
+            local_gone: None,
             commands: Arc::new(bucket(commands_per_second, commands_per_second)),
             desktop_epoch: 0,
             remote: RemoteNodes::default(),
@@ -130,6 +134,7 @@ impl<M: Seat> Room<M> {
     /// known on another node, so it is the newest even if that node's clock runs ahead.
     pub fn seat_desktop(&mut self, desktop: M, now: u64) -> Option<M> {
         self.offline_reason = None;
+        self.local_gone = None;
         self.desktop_epoch = match self.remote.newest_desktop() {
             Some((at, _)) if at >= now => at + 1,
             _ => now,
@@ -147,7 +152,9 @@ impl<M: Seat> Room<M> {
             .is_some_and(|d| d.session() == session);
         if current {
             self.desktop = None;
-            self.offline_reason = Some(reason.unwrap_or(OfflineReason::Lost));
+            let reason = reason.unwrap_or(OfflineReason::Lost);
+            self.offline_reason = Some(reason);
+            self.local_gone = Some(reason);
         }
         current
     }
@@ -273,6 +280,7 @@ mod tests {
             desktop: at,
             viewers,
             query: false,
+            gone: None,
         }
     }
 
