@@ -44,6 +44,17 @@ struct BeepFinished(BeepResult);
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// The machine is about to sleep or shut down: tell the relay why, close, and stay away until
+/// [`Woke`]. Resolves once the connection is closed (or the grace period ran out).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GoingAway(pub OfflineReason);
+
+/// The machine woke up: reconnect now, with no backoff left over from before.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Woke;
+
 struct Live {
     addr: Addr<Session>,
     generation: u64,
@@ -64,9 +75,13 @@ pub struct Agent {
     generation: u64,
     /// Which of the configured relays the next attempt dials.
     relay_index: usize,
-    /// Set on shutdown; resolved when the session is gone.
+    /// Set on shutdown or sleep; resolved when the session is gone.
     stopping: Option<tokio::sync::oneshot::Sender<()>>,
     stopped: bool,
+    /// The machine is asleep (or shutting down): no reconnecting until it wakes.
+    asleep: bool,
+    /// The pending reconnect, cancelled when waking makes it moot.
+    retry: Option<SpawnHandle>,
 }
 
 impl Agent {
@@ -84,6 +99,8 @@ impl Agent {
             relay_index: 0,
             stopping: None,
             stopped: false,
+            asleep: false,
+            retry: None,
         }
     }
 
@@ -97,7 +114,7 @@ impl Agent {
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        if self.stopped {
+        if self.stopped || self.asleep {
             return;
         }
         self.generation += 1;
@@ -110,7 +127,7 @@ impl Agent {
             .connect()
             .into_actor(self)
             .map(move |result, agent, ctx| {
-                if agent.stopped || generation != agent.generation {
+                if agent.stopped || agent.asleep || generation != agent.generation {
                     return;
                 }
                 match result {
@@ -147,7 +164,11 @@ impl Agent {
     }
 
     fn reconnect_after(&mut self, delay: Duration, ctx: &mut Context<Self>) {
-        ctx.run_later(delay, |agent, ctx| agent.connect(ctx));
+        let retry = ctx.run_later(delay, |agent, ctx| {
+            agent.retry = None;
+            agent.connect(ctx)
+        });
+        self.retry = Some(retry);
     }
 
     /// The one path after a failed dial or an ended session: forget the session, and unless
@@ -166,7 +187,7 @@ impl Agent {
         {
             self.session = None;
         }
-        if self.stopped {
+        if self.stopped || self.asleep {
             if let Some(done) = self.stopping.take() {
                 let _ = done.send(());
             }
@@ -337,18 +358,14 @@ impl Handler<BeepFinished> for Agent {
     }
 }
 
-impl Handler<Shutdown> for Agent {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
-        log::info!("stopping");
-        self.stopped = true;
+impl Agent {
+    /// Closes the session, saying why, and resolves once it is gone (or the grace ran out).
+    fn close_session(&mut self, going_away: OfflineReason) -> ResponseFuture<()> {
         let (done, closed) = tokio::sync::oneshot::channel();
         match &self.session {
             Some(live) => {
-                // Stopped by a signal or the service manager: the user quit the agent.
                 live.addr.do_send(CloseSession {
-                    going_away: Some(OfflineReason::Quit),
+                    going_away: Some(going_away),
                 });
                 self.stopping = Some(done);
             }
@@ -359,5 +376,45 @@ impl Handler<Shutdown> for Agent {
         Box::pin(async move {
             let _ = actix::clock::timeout(SHUTDOWN_GRACE, closed).await;
         })
+    }
+}
+
+impl Handler<Shutdown> for Agent {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
+        log::info!("stopping");
+        self.stopped = true;
+        // Stopped by a signal or the service manager: the user quit the agent.
+        self.close_session(OfflineReason::Quit)
+    }
+}
+
+impl Handler<GoingAway> for Agent {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, going: GoingAway, _: &mut Self::Context) -> Self::Result {
+        self.asleep = true;
+        self.close_session(going.0)
+    }
+}
+
+impl Handler<Woke> for Agent {
+    type Result = ();
+
+    fn handle(&mut self, _: Woke, ctx: &mut Self::Context) {
+        if !self.asleep || self.stopped {
+            return;
+        }
+        self.asleep = false;
+        // What failed before the sleep says nothing about now: dial at once, not when the
+        // backoff from before the sleep says.
+        self.backoff.reset();
+        if let Some(retry) = self.retry.take() {
+            ctx.cancel_future(retry);
+        }
+        if self.session.is_none() {
+            self.connect(ctx);
+        }
     }
 }

@@ -11,6 +11,7 @@ mod backoff;
 mod cli;
 mod commands;
 mod config;
+mod power;
 mod run;
 mod sampler;
 mod session;

@@ -11,6 +11,7 @@ use awc::http::header;
 
 use crate::agent::{Agent, Shutdown};
 use crate::audio::Audio;
+use crate::power;
 use crate::sampler::Sampler;
 use crate::settings::Settings;
 use crate::tls;
@@ -34,6 +35,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let sampler = Sampler::new()?;
     let audio = Audio::spawn()?;
     let agent = Agent::new(settings, client, sampler, audio).start();
+    power::watch(agent.clone());
     stop_signal().await?;
     agent.send(Shutdown).await?;
     Ok(())

@@ -29,6 +29,7 @@ ensure_packages() {
 
 # Packages every build needs: rodio links ALSA through pkg-config.
 BUILD_PACKAGES=(pkg-config libasound2-dev)
-# Packages the tests need on top: a real browser for the page's end-to-end tests, and a real NATS
-# server for the relay's cluster tests (relay/tests/cluster*.rs).
-TEST_PACKAGES=(chromium chromium-driver nats-server)
+# Packages the tests need on top: a real browser for the page's end-to-end tests, a real NATS
+# server for the relay's cluster tests (relay/tests/cluster*.rs), and a D-Bus daemon for the
+# agent's private bus with a fake logind (agent/tests/e2e/sleep.rs).
+TEST_PACKAGES=(chromium chromium-driver nats-server dbus-daemon)

@@ -51,6 +51,11 @@ impl Home {
             .env("HOME", self.path())
             .env("XDG_CONFIG_HOME", self.config_home())
             .env("RUST_LOG", "info,deskbridge_agent=debug")
+            // No system bus unless a test provides one: the machine's own logind stays out of it.
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                format!("unix:path={}", self.path().join("no-system-bus").display()),
+            )
             .stdin(Stdio::null());
         cmd
     }
@@ -77,10 +82,20 @@ pub const FAST: &[&str] = &[
 impl AgentProcess {
     /// Runs `deskbridge-agent run --relay ws://ADDR/ws --id ID ARGS…` in `home`.
     pub fn run(home: &Home, relay: &str, id: &str, args: &[&str]) -> Self {
+        Self::run_with(home.command(), home, relay, id, args)
+    }
+
+    /// Like [`AgentProcess::run`], from a command the test prepared (extra environment).
+    pub fn run_with(
+        mut command: Command,
+        home: &Home,
+        relay: &str,
+        id: &str,
+        args: &[&str],
+    ) -> Self {
         let log = home.path().join(format!("agent-{id}.log"));
         let stderr = fs::File::create(&log).expect("create the agent's log file");
-        let child = home
-            .command()
+        let child = command
             .args(["run", "--relay", relay, "--id", id])
             .args(args)
             .stdout(Stdio::null())

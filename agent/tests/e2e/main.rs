@@ -16,4 +16,5 @@ mod liveness;
 mod offline_reason;
 mod reconnect;
 mod reporting;
+mod sleep;
 mod tls;
