@@ -1,15 +1,9 @@
 //! `GET /ws`: upgrades to a WebSocket and hands the connection to a session actor.
 
-use std::pin::Pin;
-
-use actix_web::error::PayloadError;
-use actix_web::{dev, web, FromRequest, HttpRequest, HttpResponse};
-use bytes::Bytes;
-use futures_util::Stream;
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::limits::client_ip::client_ip;
 use crate::limits::connections::ConnectionRefused;
-use crate::limits::frame_guard::FrameGuard;
 use crate::limits::origin::origin_allowed;
 use crate::metrics::Limit;
 use crate::session::WsSession;
@@ -62,16 +56,5 @@ pub async fn upgrade(
                 .body("too many connections from your address\n"));
         }
     };
-    let limit = state.config.max_message_size;
-    // Frames are bounded by their headers before actix-ws buffers them (see `frame_guard`).
-    let guarded: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
-        Box::pin(FrameGuard::new(body.into_inner(), limit));
-    let body = web::Payload::from_request(&req, &mut dev::Payload::from(guarded)).await?;
-    let (response, socket, stream) = actix_ws::handle(&req, body)?;
-    let stream = stream
-        .max_frame_size(limit)
-        .aggregate_continuations()
-        .max_continuation_size(limit);
-    WsSession::start(state.clone(), socket, stream, req.peer_addr(), slot);
-    Ok(response)
+    WsSession::accept(&req, body, state.clone(), slot).await
 }

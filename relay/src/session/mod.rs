@@ -6,23 +6,30 @@
 //! this actor or anyone relaying to it.
 
 pub mod close;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use std::pin::Pin;
+
 use actix::prelude::*;
-use actix_web::web;
+use actix_web::error::PayloadError;
+use actix_web::{dev, web, FromRequest as _, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
+use bytes::Bytes;
 use bytestring::ByteString;
 use deskbridge_protocol::{
     parse_client_message, Authentication, ClientId, ClientMessage, ClientMode, ErrorCode,
     EventKind, OfflineReason, Route, ServerMessage,
 };
+use futures_util::Stream;
 use tokio::sync::oneshot;
 
 use crate::limits::connections::ConnectionGuard;
-use crate::limits::frame_guard::FrameRefused;
+use crate::limits::frame_guard::{FrameGuard, FrameRefused};
 use crate::limits::rate::{RateVerdict, SessionRate};
 use crate::matchmaker::messages::{
     DesktopRoute, FindDesktop, Join, JoinRefused, Leave, PeerUpdate, Peers,
@@ -73,8 +80,31 @@ pub struct WsSession {
 }
 
 impl WsSession {
+    /// Upgrades an admitted `/ws` request and starts its session: the payload bounded by frame
+    /// headers before actix-ws buffers it (see `frame_guard`), frames and fragmented messages
+    /// bounded by the message size, continuations joined. The answer is the upgrade response,
+    /// whose body is everything the session writes.
+    pub async fn accept(
+        req: &HttpRequest,
+        body: web::Payload,
+        state: web::Data<RelayState>,
+        slot: ConnectionGuard,
+    ) -> Result<HttpResponse, actix_web::Error> {
+        let limit = state.config.max_message_size;
+        let guarded: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
+            Box::pin(FrameGuard::new(body.into_inner(), limit));
+        let body = web::Payload::from_request(req, &mut dev::Payload::from(guarded)).await?;
+        let (response, socket, stream) = actix_ws::handle(req, body)?;
+        let stream = stream
+            .max_frame_size(limit)
+            .aggregate_continuations()
+            .max_continuation_size(limit);
+        Self::start(state, socket, stream, req.peer_addr(), slot);
+        Ok(response)
+    }
+
     /// Starts the actor and the writer task for a freshly upgraded connection.
-    pub fn start(
+    fn start(
         state: web::Data<RelayState>,
         socket: actix_ws::Session,
         stream: AggregatedMessageStream,
