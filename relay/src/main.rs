@@ -18,6 +18,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(*args),
         Command::Keygen(args) => keygen(args),
         Command::Token(args) => mint_token(args),
+        Command::User(args) => deskbridge_relay::cli::user::run(args),
     }
 }
 

@@ -11,6 +11,8 @@ use crate::cluster::config::ClusterConfig;
 use crate::cluster::config::{default_node_id, validate_node_id};
 use crate::config::Config;
 
+pub mod user;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "deskbridge-relay",
@@ -31,6 +33,8 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Mint a token for one client id and mode; prints only the token.
     Token(TokenArgs),
+    /// Manage the people who may sign in (a users file: add, list, remove, passwd, set).
+    User(user::UserArgs),
 }
 
 #[derive(Debug, Args)]
