@@ -5,6 +5,7 @@
 //! methods and actix-http leaves the body out of a HEAD response, keeping status and headers.
 //! `/ws` stays GET only: HEAD cannot upgrade, so it answers 405 with `Allow: GET`.
 
+pub mod api;
 pub mod assets;
 pub mod health;
 pub mod ws;
@@ -19,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(ws::upgrade))
             .default_service(web::to(get_only)),
     )
+    .configure(api::routes)
     .route("/healthz", get_or_head().to(health::healthz))
     .route("/metrics", get_or_head().to(health::metrics))
     .route("/", get_or_head().to(assets::index))
