@@ -9,12 +9,14 @@
 //! - [`publisher`]: the node's bounded publish queue, so sessions never wait for NATS.
 //! - [`remote`]: what sessions call: forward telemetry/replies, send a command, fetch history.
 //! - [`announce`], [`presence`]: nodes' per-id state, merged into `presence` by the matchmaker.
+//! - [`auth_sync`]: share links and sign-outs, told to every node.
 //! - [`metrics`], [`config`]: `/metrics` counters and the settings.
 //!
 //! Forwarded client messages travel as their original bytes; the event name is the subject's
 //! last token, so the receiving node routes them with the protocol's table.
 
 pub mod announce;
+pub mod auth_sync;
 pub mod config;
 pub mod link;
 pub mod metrics;
