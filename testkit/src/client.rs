@@ -41,6 +41,17 @@ impl Client {
         Self::from_framed(framed)
     }
 
+    /// Opens `ws://ADDR/ws` with extra handshake headers (a `Cookie`, an `Origin`), without
+    /// authenticating.
+    pub async fn connect_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> Self {
+        let mut request = awc::Client::new().ws(ws_url(addr)).max_frame_size(1 << 20);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let (_, framed) = request.connect().await.expect("websocket handshake");
+        Self::from_framed(framed)
+    }
+
     /// Wraps a connection made some other way (TLS, custom headers).
     pub fn from_framed(framed: Framed) -> Self {
         Self {
@@ -233,6 +244,21 @@ impl Client {
             match self.recv().await {
                 Received::Text(_) => continue,
                 Received::Closed(reason) => return reason.map(|r| r.code),
+            }
+        }
+    }
+
+    /// Waits for the close frame, skipping text frames; panics if it does not come within `within`.
+    pub async fn expect_close_within(&mut self, within: Duration) -> Option<CloseCode> {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.recv_until(deadline).await {
+                Some(Received::Text(_)) => continue,
+                Some(Received::Closed(reason)) => return reason.map(|r| r.code),
+                None => panic!(
+                    "not closed within {within:?}; seen:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }

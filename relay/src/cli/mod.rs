@@ -73,7 +73,7 @@ pub struct TokenArgs {
     pub desktops: Option<String>,
     /// With --desktops: what the token may do. Default: viewer (watch only); operator also sends
     /// commands.
-    #[arg(long, value_enum, requires = "desktops")]
+    #[arg(long, value_enum, requires = "desktops", conflicts_with = "id")]
     pub role: Option<user::RoleArg>,
     /// How long the token is valid (90s, 12h, 30d…). Default: 12h for web, 365d for desktop.
     #[arg(long, value_parser = parse_duration)]

@@ -31,6 +31,13 @@ pub async fn read_json<T: DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| bad_request(format!("the body must be JSON like {shape}: {e}")))
+    let wrong =
+        |e: serde_json::Error| bad_request(format!("the body must be JSON like {shape}: {e}"));
+    // An object, always: serde would also take a struct's fields from an array, in order.
+    match serde_json::from_slice(&body).map_err(wrong)? {
+        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map_err(wrong),
+        _ => Err(bad_request(format!(
+            "the body must be a JSON object like {shape}"
+        ))),
+    }
 }
