@@ -78,11 +78,17 @@ impl RunningRelay {
             .await
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
             matchmaker = matchmaker.with_cluster(&config, node.clone());
-            actix_web::rt::spawn(crate::cluster::auth_sync::run(node.clone(), auth.clone()));
             cluster = Some(node);
         }
         let matchmaker = matchmaker.start();
         let (shutdown, shutdown_rx) = watch::channel(false);
+        if let Some(node) = &cluster {
+            actix_web::rt::spawn(crate::cluster::auth_sync::run(
+                node.clone(),
+                auth.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
         let connections =
             ConnectionLimiter::new(config.max_connections, config.max_connections_per_address);
         let tls = config.tls.clone();

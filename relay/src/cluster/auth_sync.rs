@@ -30,9 +30,21 @@ pub const SYNC: &str = "deskbridge.auth.v1.sync";
 /// How often a node asks again, to heal what it missed.
 pub const RESYNC: Duration = Duration::from_secs(30);
 
-/// Runs for the relay's lifetime: publishes local changes, applies the others', answers and asks
-/// for state.
-pub async fn run(cluster: Arc<Cluster>, auth: Arc<Authenticator>) {
+/// Runs until the relay shuts down (`shutdown` becomes true): publishes local changes, applies the
+/// others', answers and asks for state. It must end while the runtime is still there, since the
+/// NATS subscriptions unsubscribe on drop.
+pub async fn run(
+    cluster: Arc<Cluster>,
+    auth: Arc<Authenticator>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::select! {
+        _ = shutdown.wait_for(|down| *down) => {}
+        _ = serve(cluster.clone(), auth.clone()) => {}
+    }
+}
+
+async fn serve(cluster: Arc<Cluster>, auth: Arc<Authenticator>) {
     let client = cluster.client.clone();
     let (mut events, mut requests) = match (
         client.subscribe(EVENTS).await,
@@ -45,9 +57,11 @@ pub async fn run(cluster: Arc<Cluster>, auth: Arc<Authenticator>) {
         }
     };
     let mut local = auth.events();
-    tokio::spawn(ask_now_and_then(cluster.clone(), auth.clone()));
+    let asking = ask_now_and_then(cluster.clone(), auth.clone());
+    tokio::pin!(asking);
     loop {
         tokio::select! {
+            _ = &mut asking => return,
             change = local.recv() => match change {
                 Ok(event) => publish(&cluster, &event).await,
                 Err(RecvError::Lagged(missed)) => {
