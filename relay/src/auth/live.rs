@@ -1,6 +1,6 @@
 //! Sign-in state that changes while the relay runs: share links made and revoked, sessions signed
 //! out. One path for every change, so each one is applied, told to the other nodes of a cluster
-//! (as an [`AuthEvent`] on [`Authenticator::events`]), kept in the data directory's
+//! (as an `AuthEvent` on [`Authenticator::events`]), kept in the data directory's
 //! [`STATE_FILE`] when there is one, and logged for the audit trail.
 //!
 //! Changes from other nodes come back through [`Authenticator::apply`] and [`Authenticator::merge`],
@@ -13,34 +13,14 @@ use std::time::Duration;
 use deskbridge_auth::token::{self, Claims, TokenKind};
 use deskbridge_auth::{Access, TokenError};
 use deskbridge_protocol::ClientId;
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use super::revocation::Revoked;
+use super::events::{AuthEvent, AuthSnapshot};
 use super::shares::Share;
 use super::Authenticator;
 
 /// The file in `--data-dir` holding the live share links and the runtime revocations.
 pub const STATE_FILE: &str = "shares.json";
-
-/// One change to the sign-in state, as the nodes of a cluster tell each other.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum AuthEvent {
-    /// A share link was made.
-    ShareCreated { share: Share },
-    /// A token (a share link's, a signed-out session's) was revoked until `until` (Unix s).
-    Revoked { jti: String, until: u64 },
-}
-
-/// Everything [`AuthEvent`]s build: what a starting node asks for, and what [`STATE_FILE`] holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthSnapshot {
-    #[serde(default)]
-    pub shares: Vec<Share>,
-    #[serde(default)]
-    pub revoked: Vec<Revoked>,
-}
 
 /// The state file could not be read at start.
 #[derive(Debug, thiserror::Error)]

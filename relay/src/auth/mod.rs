@@ -6,6 +6,7 @@
 //! let in when its access may see the id it names, a `fleet` connection watches what its access
 //! may see, and the HTTP API asks the same question through [`Authenticator::access_of`].
 
+pub mod events;
 pub mod live;
 pub mod revocation;
 pub mod shares;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use deskbridge_auth::token::Verifier;
 use deskbridge_auth::{Access, Credential, KeySet, TokenError, UsersError};
 use deskbridge_protocol::{Authentication, ClientMode};
-use live::AuthEvent;
+use events::AuthEvent;
 use revocation::Revocations;
 use shares::Shares;
 use users_file::UsersFile;

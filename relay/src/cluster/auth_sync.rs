@@ -20,7 +20,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Cluster;
-use crate::auth::live::{AuthEvent, AuthSnapshot};
+use crate::auth::events::{AuthEvent, AuthSnapshot};
 use crate::auth::Authenticator;
 
 /// Changes made on a node.
