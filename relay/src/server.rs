@@ -168,7 +168,7 @@ async fn poll_revocations(auth: Arc<Authenticator>, signin: Arc<SignInLimiter>) 
         tick.tick().await;
         ticks += 1;
         auth.prune_expired();
-        if ticks % 60 == 0 {
+        if ticks.is_multiple_of(60) {
             signin.prune();
         }
         match auth.revocations.reload_if_changed() {
