@@ -113,6 +113,8 @@ pub enum SessionEventKind {
     Welcomed { client_id: String },
     /// The relay asked for a beep.
     Beep { id: Option<String> },
+    /// The relay said how often it wants reports (`audience`: who is watching).
+    Audience { interval: Duration },
     /// The session stopped; sent exactly once, last.
     Ended {
         ending: Ending,
@@ -260,6 +262,17 @@ impl Session {
                 });
             }
             ServerMessage::Beep(beep) => self.report(SessionEventKind::Beep { id: beep.id }),
+            ServerMessage::Audience(audience) => {
+                log::debug!(
+                    "audience: {} with the detail view open, {} on a grid; report every {} ms",
+                    audience.detail,
+                    audience.overview,
+                    audience.interval_ms
+                );
+                self.report(SessionEventKind::Audience {
+                    interval: Duration::from_millis(audience.interval_ms),
+                });
+            }
             ServerMessage::Error(error) => self.on_error(error, ctx),
             other => log::debug!("ignoring {:?} from the relay", kind(&other)),
         }
@@ -291,6 +304,7 @@ fn kind(message: &ServerMessage) -> &'static str {
         ServerMessage::Welcome(_) => "welcome",
         ServerMessage::Presence(_) => "presence",
         ServerMessage::History(_) => "history",
+        ServerMessage::Audience(_) => "audience",
         ServerMessage::Error(_) => "error",
         ServerMessage::Cpu(_) => "cpu",
         ServerMessage::Beep(_) => "beep",

@@ -25,7 +25,7 @@ pub use error_code::ErrorCode;
 pub use event::{ClientMode, EventKind, Route};
 pub use messages::{Authentication, Beep, BeepResult, Cpu, GoingAway, Memory, OfflineReason};
 pub use parse::{parse_client_message, ClientMessage, Rejection};
-pub use server::{DesktopState, ErrorEvent, Presence, ServerMessage, Welcome};
+pub use server::{Audience, DesktopState, ErrorEvent, Presence, ServerMessage, Welcome};
 pub use time::unix_millis;
 
 /// The protocol version the relay announces in `welcome`.

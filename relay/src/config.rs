@@ -63,6 +63,12 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Cluster mode: join the other relays through NATS. `None` runs a single relay.
     pub cluster: Option<ClusterConfig>,
+    /// The reporting interval asked of a desktop while someone has its detail view open…
+    pub report_interval_detail: Duration,
+    /// …while it is only on fleet grids…
+    pub report_interval_overview: Duration,
+    /// …and while nobody watches it (see `matchmaker/audience.rs`).
+    pub report_interval_idle: Duration,
 }
 
 impl Default for Config {
@@ -91,6 +97,9 @@ impl Default for Config {
             commands_per_second: 5,
             tls: None,
             cluster: None,
+            report_interval_detail: Duration::from_secs(1),
+            report_interval_overview: Duration::from_secs(5),
+            report_interval_idle: Duration::from_secs(60),
         }
     }
 }

@@ -16,6 +16,7 @@ use deskbridge_protocol::{
 };
 use governor::DefaultDirectRateLimiter;
 
+use super::audience::{millis, AudienceState, Counts};
 use super::coalesce::{Coalescer, PRESENCE_WINDOW};
 use super::messages::{DesktopRoute, PeerUpdate, ViewerLimit};
 use crate::cluster::link::RoomLink;
@@ -58,6 +59,9 @@ pub struct Room<M = Member> {
     /// Kept in join order; a Vec because rooms hold a few viewers and the list is rebuilt into
     /// an `Arc<[Outbox]>` for the desktop on every change anyway.
     pub viewers: Vec<M>,
+    /// Sessions watching this id only from a fleet grid (filled by the fleet socket). Counted
+    /// as the desktop's `overview` audience.
+    pub watchers: Vec<M>,
     pub history: Arc<History>,
     /// When `desktop` last went online or offline, Unix ms.
     pub since: u64,
@@ -82,6 +86,8 @@ pub struct Room<M = Member> {
     pub next_announce: Instant,
     /// When `presence` was last broadcast and whether a broadcast is scheduled.
     pub presence_timer: Coalescer,
+    /// What the desktop was last told of its audience (`matchmaker/audience.rs`).
+    pub audience: AudienceState,
     /// The (desktop online, viewers) last settled, to tell when presence changed.
     shown: (bool, u32),
     /// The desktop's route the viewers were last told, to tell them only of changes.
@@ -93,6 +99,7 @@ impl<M: Seat> Room<M> {
         Self {
             desktop: None,
             viewers: Vec::new(),
+            watchers: Vec::new(),
             history: Arc::new(History::new(history_len)),
             since: unix_millis(),
             offline_reason: None,
@@ -104,6 +111,7 @@ impl<M: Seat> Room<M> {
             remote_viewers: Arc::new(AtomicBool::new(false)),
             next_announce: Instant::now(),
             presence_timer: Coalescer::new(PRESENCE_WINDOW),
+            audience: AudienceState::default(),
             shown: (false, 0),
             route: DesktopRoute::Unknown,
         }
@@ -193,6 +201,14 @@ impl<M: Seat> Room<M> {
         self.viewers.len() as u32 + self.remote.viewers()
     }
 
+    /// Who watches the desktop, over every node: viewers (detail) and grid watchers (overview).
+    pub fn audience_counts(&self) -> Counts {
+        Counts {
+            detail: self.viewer_count(),
+            overview: self.watchers.len() as u32 + self.remote.watchers(),
+        }
+    }
+
     /// Takes note of the current state after a change: moves `since` when the desktop came or
     /// went (to when the newest desktop connected, or to now), and says whether `presence` differs
     /// from the last settled one.
@@ -242,6 +258,9 @@ impl<M: Seat> Room<M> {
             viewers: self.viewer_count(),
             since: self.since,
             reason: self.offline_reason.filter(|_| !self.online()),
+            interval_ms: self
+                .online()
+                .then(|| millis(self.audience.interval(self.audience_counts()))),
         })
         .to_json()
         .into()
@@ -279,6 +298,7 @@ mod tests {
             seq,
             desktop: at,
             viewers,
+            watchers: 0,
             query: false,
             gone: None,
         }
