@@ -491,11 +491,17 @@ mod tests {
         (session, rx)
     }
 
+    /// The next event but `audience` (which the relay sends whenever who watches changes).
     async fn next(events: &mut mpsc::UnboundedReceiver<SessionEvent>) -> SessionEvent {
-        actix::clock::timeout(WITHIN, events.recv())
-            .await
-            .expect("the session reports within the deadline")
-            .expect("the probe is alive")
+        loop {
+            let event = actix::clock::timeout(WITHIN, events.recv())
+                .await
+                .expect("the session reports within the deadline")
+                .expect("the probe is alive");
+            if !matches!(event.kind, SessionEventKind::Audience { .. }) {
+                return event;
+            }
+        }
     }
 
     #[actix_rt::test]
@@ -509,6 +515,17 @@ mod tests {
             SessionEventKind::Welcomed {
                 client_id: "solo".into()
             }
+        );
+
+        // Right after its welcome, the relay says nobody watches: report once a minute.
+        let event = actix::clock::timeout(WITHIN, first_events.recv())
+            .await
+            .unwrap();
+        assert_eq!(
+            event.map(|e| e.kind),
+            Some(SessionEventKind::Audience {
+                interval: Duration::from_secs(60)
+            })
         );
 
         let (_second, mut second_events) = open(&relay, 1, "solo", None).await;
