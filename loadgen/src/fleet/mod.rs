@@ -73,7 +73,7 @@ impl FleetPlan {
 
     /// The viewers of desktop `g`.
     pub fn viewers_of(&self, g: usize) -> usize {
-        if self.watched_every == 0 || g % self.watched_every == 0 {
+        if self.watched_every == 0 || g.is_multiple_of(self.watched_every) {
             self.viewers
         } else {
             0

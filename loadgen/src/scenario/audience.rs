@@ -10,23 +10,38 @@
 
 use anyhow::bail;
 
-use crate::cli::{AudienceArgs, Cli};
+use crate::cli::{AudienceArgs, Cli, FleetArgs};
 use crate::fleet::coordinator;
 use crate::frames::CpuFrames;
 use crate::probe::metric;
 use crate::report::Report;
 
 use super::pairs::traffic;
-use super::{describe_fleet, fleet_plan, report_connect, report_generator, report_relay, watch};
+use super::{
+    check_sockets, default_source_ips, describe_fleet, fleet_plan, report_connect,
+    report_generator, report_relay, watch,
+};
 
 pub async fn run(cli: &Cli, args: &AudienceArgs) -> anyhow::Result<Report> {
     if !(args.watched_percent > 0.0 && args.watched_percent <= 100.0) {
         bail!("--watched-percent must be above 0 and at most 100");
     }
-    let mut plan = fleet_plan(cli, &args.fleet, 1.0, 0.0, 0, None)?;
+    // Only the watched desktops have viewers, so the sockets are counted once the plan says which.
+    let desktops_only = FleetArgs {
+        viewers: 0,
+        ..args.fleet.clone()
+    };
+    let mut plan = fleet_plan(cli, &desktops_only, 1.0, 0.0, 0, None)?;
+    plan.viewers = args.fleet.viewers;
     plan.watched_every = (100.0 / args.watched_percent).round().max(1.0) as usize;
     plan.follow_audience = !args.ignore_audience;
     let processes = args.fleet.processes.max(1);
+    check_sockets(plan.sockets().div_ceil(processes), processes)?;
+    // Source addresses are picked by slot, and a desktop's slot leaves room for its viewers:
+    // spread as if every desktop had them, so no address holds more than the relay allows.
+    if args.fleet.source_ips.is_none() {
+        plan.source_ips = default_source_ips(plan.pairs * (1 + plan.viewers));
+    }
     let o = coordinator::run(&plan, processes, cli.threads, &watch(cli)?).await?;
     let mut r = Report::new("audience", cli.label.as_deref());
     describe_fleet(&mut r, &plan, processes);
