@@ -26,8 +26,8 @@ pub use event::{ClientMode, EventKind, Role, Route};
 pub use messages::{Authentication, Beep, BeepResult, Cpu, GoingAway, Memory, OfflineReason};
 pub use parse::{parse_client_message, ClientMessage, Rejection};
 pub use server::{
-    forward_frame, forward_prefix, DesktopState, ErrorEvent, Forward, Presence, ServerMessage,
-    Unwatched, Welcome,
+    forward_frame, forward_prefix, Audience, DesktopState, ErrorEvent, Forward, Presence,
+    ServerMessage, Unwatched, Welcome,
 };
 pub use time::unix_millis;
 
