@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::config::ClusterConfig;
+use crate::store::config::StoreConfig;
 use deskbridge_auth::KeySet;
 
 /// Relay settings. `Default` gives the production defaults.
@@ -63,6 +64,9 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Cluster mode: join the other relays through NATS. `None` runs a single relay.
     pub cluster: Option<ClusterConfig>,
+    /// The embedded store of history and the audit log (`--data-dir`). `None` (the default, and
+    /// `--no-store`) keeps only the in-memory history, so tests never write to disk unasked.
+    pub store: Option<StoreConfig>,
 }
 
 impl Default for Config {
@@ -91,6 +95,7 @@ impl Default for Config {
             commands_per_second: 5,
             tls: None,
             cluster: None,
+            store: None,
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::matchmaker::messages::LeaveCluster;
 use crate::matchmaker::Matchmaker;
 use crate::metrics::Metrics;
 use crate::state::RelayState;
+use crate::store::Store;
 
 /// A relay whose server is running inside the current actix system.
 pub struct RunningRelay {
@@ -56,6 +57,11 @@ impl RunningRelay {
             .cluster
             .as_ref()
             .map(|c| Arc::new(ClusterMetrics::register(metrics.registry_mut(), &c.node_id)));
+        let store = match &config.store {
+            Some(store) => Store::open(store, metrics.registry_mut())
+                .map_err(|e| io::Error::other(e.to_string()))?,
+            None => Store::disabled(),
+        };
         let metrics = Arc::new(metrics);
         let mut matchmaker = Matchmaker::new(&config, metrics.clone());
         let mut cluster = None;
@@ -88,6 +94,7 @@ impl RunningRelay {
             started: Instant::now(),
             auth: auth.clone(),
             connections,
+            store,
         });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -140,6 +147,9 @@ impl RunningRelay {
             let _ = state.matchmaker.send(LeaveCluster).await;
             cluster.close().await;
         }
+        // The store's last batch, after the sessions that fed it have gone.
+        let store = state.store.clone();
+        let _ = actix_web::rt::task::spawn_blocking(move || store.close()).await;
         server
             .await
             .map_err(|e| io::Error::other(format!("server task failed: {e}")))?

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::limits::connections::ConnectionLimiter;
 use crate::matchmaker::Matchmaker;
 use crate::metrics::Metrics;
+use crate::store::Store;
 
 pub struct RelayState {
     pub config: Config,
@@ -24,6 +25,8 @@ pub struct RelayState {
     pub started: std::time::Instant,
     pub auth: Arc<Authenticator>,
     pub connections: Arc<ConnectionLimiter>,
+    /// History and the audit log on disk; [`Store::disabled`] without `--data-dir`.
+    pub store: Store,
 }
 
 impl RelayState {

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::cluster::config::ClusterConfig;
 use crate::cluster::config::{default_node_id, validate_node_id};
 use crate::config::Config;
+use crate::store::config::{default_data_dir, StoreConfig};
 
 pub mod user;
 
@@ -179,6 +180,27 @@ pub struct ServeArgs {
     #[arg(long, env = "DESKBRIDGE_HISTORY", default_value_t = 60)]
     pub history: usize,
 
+    /// Where the store keeps every desktop's history and the audit log (created if missing).
+    /// Default: `deskbridge` under the XDG state directory (~/.local/state/deskbridge).
+    #[arg(long, env = "DESKBRIDGE_DATA_DIR", help_heading = "Store")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Keep no store: only the last samples of each connected desktop, in memory.
+    #[arg(long, env = "DESKBRIDGE_NO_STORE", conflicts_with = "data_dir", help_heading = "Store")]
+    pub no_store: bool,
+
+    /// How long every cpu sample is kept as it arrived.
+    #[arg(long, env = "DESKBRIDGE_RETENTION_RAW", default_value = "24h", value_parser = parse_duration, help_heading = "Store")]
+    pub retention_raw: Duration,
+
+    /// How long the one-minute aggregates (min, mean, max) are kept.
+    #[arg(long, env = "DESKBRIDGE_RETENTION_MINUTES", default_value = "30d", value_parser = parse_duration, help_heading = "Store")]
+    pub retention_minutes: Duration,
+
+    /// How long audit records are kept.
+    #[arg(long, env = "DESKBRIDGE_RETENTION_AUDIT", default_value = "365d", value_parser = parse_duration, help_heading = "Store")]
+    pub retention_audit: Duration,
+
     /// Cluster mode: join the other relays through these NATS servers (comma-separated, e.g.
     /// nats://10.0.0.5:4222). Without it the relay runs alone.
     #[arg(long, env = "DESKBRIDGE_NATS", help_heading = "Cluster")]
@@ -244,8 +266,10 @@ impl ServeArgs {
             return Err("--max-message-size must be at least 1024 bytes".to_owned());
         }
         let cluster = self.cluster_config()?;
+        let store = self.store_config()?;
         Ok(Config {
             cluster,
+            store,
             allow_anonymous: self.allow_anonymous,
             revoked_file: self.revoked_file.clone(),
             allowed_origins: self.allowed_origins.clone(),
@@ -266,6 +290,27 @@ impl ServeArgs {
             history_len: self.history,
             ..Config::default()
         })
+    }
+
+    /// The store's settings: `--data-dir`, or the XDG default; none with `--no-store`.
+    fn store_config(&self) -> Result<Option<StoreConfig>, String> {
+        if self.no_store {
+            return Ok(None);
+        }
+        let dir = match &self.data_dir {
+            Some(dir) => dir.clone(),
+            None => default_data_dir().ok_or(
+                "no home directory to keep the store in: pass --data-dir PATH, or --no-store",
+            )?,
+        };
+        if self.retention_raw > self.retention_minutes {
+            return Err("--retention-raw must not be longer than --retention-minutes".to_owned());
+        }
+        let mut store = StoreConfig::new(dir);
+        store.retention_raw = self.retention_raw;
+        store.retention_minutes = self.retention_minutes;
+        store.retention_audit = self.retention_audit;
+        Ok(Some(store))
     }
 
     /// The cluster settings, if `--nats` is given; the other cluster flags need it.
@@ -405,6 +450,31 @@ mod tests {
         assert!(!default_id.cluster.unwrap().node_id.is_empty());
         let bad = serve_args(&["--nats", "x", "--node-id", "no spaces"]).to_config();
         assert!(bad.unwrap_err().contains("--node-id"));
+    }
+
+    #[test]
+    fn the_store_defaults_to_the_state_directory_and_no_store_turns_it_off() {
+        let store = serve_args(&[]).to_config().unwrap().store;
+        if let Some(default) = default_data_dir() {
+            let store = store.unwrap();
+            assert_eq!(store.dir, default);
+            assert!(store.dir.ends_with("deskbridge"));
+            assert_eq!(store.retention_raw, Duration::from_secs(86_400));
+            assert_eq!(store.retention_minutes, Duration::from_secs(30 * 86_400));
+        }
+        assert!(serve_args(&["--no-store"]).to_config().unwrap().store.is_none());
+        let store = serve_args(&["--data-dir", "/tmp/x", "--retention-raw", "2h"])
+            .to_config()
+            .unwrap()
+            .store
+            .unwrap();
+        assert_eq!(store.dir, PathBuf::from("/tmp/x"));
+        assert_eq!(store.retention_raw, Duration::from_secs(7200));
+        assert!(Cli::try_parse_from(["deskbridge-relay", "serve", "--no-store", "--data-dir", "x"])
+            .is_err());
+        let err = serve_args(&["--retention-raw", "40d"]).to_config().unwrap_err();
+        assert!(err.contains("--retention-raw"), "{err}");
+        assert!(Config::default().store.is_none(), "tests never write to disk unasked");
     }
 
     #[test]

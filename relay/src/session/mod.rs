@@ -39,6 +39,7 @@ use crate::outbox::command::{deliver_command, CommandOutcome};
 use crate::outbox::fanout::fan_out;
 use crate::outbox::{self, Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
 use crate::state::RelayState;
+use crate::store::record::AuditRecord;
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
@@ -223,7 +224,10 @@ impl WsSession {
             {
                 self.going_away(going.reason)
             }
-            (Phase::Joined(_), Ok(message)) => self.relay(message.kind(), text, ctx),
+            (Phase::Joined(member), Ok(message)) => {
+                self.state.store.observe(&member.client_id, member.mode, &message);
+                self.relay(message.kind(), text, ctx)
+            }
         }
     }
 
@@ -246,6 +250,7 @@ impl WsSession {
             }
             Err(why) => {
                 self.state.metrics.auth_failures().inc();
+                self.state.store.audit(AuditRecord::token_refused(&auth, self.peer.map(|p| p.ip()), &why));
                 // The reason goes to the log and the client; the token itself goes nowhere.
                 log::info!(
                     "session {}: refused {} {} from {}: {why}",
@@ -390,6 +395,12 @@ impl WsSession {
     /// Counts a refused command and tells the viewer; a delivered one was counted where it was
     /// queued, so there is nothing left to do.
     fn report_command(&self, kind: EventKind, outcome: CommandOutcome) {
+        if let Phase::Joined(member) = &self.phase {
+            let (by, from) = (self.jti.as_deref(), self.peer.map(|p| p.ip()));
+            let (desktop, outcome) = (&member.client_id, outcome.as_str());
+            let record = AuditRecord::command(by, from, desktop, kind.name(), outcome);
+            self.state.store.audit(record);
+        }
         if outcome != CommandOutcome::Delivered {
             outcome.count(kind, &self.state.metrics);
         }
@@ -461,7 +472,6 @@ impl WsSession {
             .into_actor(self)
             .map(move |outcome, act, _| match outcome {
                 // Counted as relayed by the node that queued it to the desktop.
-                CommandOutcome::Delivered => {}
                 outcome => act.report_command(kind, outcome),
             })
             .wait(ctx);

@@ -43,6 +43,7 @@ fn relay(config: Config) -> (web::Data<RelayState>, watch::Sender<bool>) {
         shutdown: shutdown_rx,
         started: Instant::now(),
         auth: Arc::new(auth),
+        store: crate::store::Store::disabled(),
     };
     (web::Data::new(state), shutdown)
 }
