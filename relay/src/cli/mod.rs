@@ -186,7 +186,12 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
 
     /// Keep no store: only the last samples of each connected desktop, in memory.
-    #[arg(long, env = "DESKBRIDGE_NO_STORE", conflicts_with = "data_dir", help_heading = "Store")]
+    #[arg(
+        long,
+        env = "DESKBRIDGE_NO_STORE",
+        conflicts_with = "data_dir",
+        help_heading = "Store"
+    )]
     pub no_store: bool,
 
     /// How long every cpu sample is kept as it arrived.
@@ -462,7 +467,11 @@ mod tests {
             assert_eq!(store.retention_raw, Duration::from_secs(86_400));
             assert_eq!(store.retention_minutes, Duration::from_secs(30 * 86_400));
         }
-        assert!(serve_args(&["--no-store"]).to_config().unwrap().store.is_none());
+        assert!(serve_args(&["--no-store"])
+            .to_config()
+            .unwrap()
+            .store
+            .is_none());
         let store = serve_args(&["--data-dir", "/tmp/x", "--retention-raw", "2h"])
             .to_config()
             .unwrap()
@@ -470,11 +479,22 @@ mod tests {
             .unwrap();
         assert_eq!(store.dir, PathBuf::from("/tmp/x"));
         assert_eq!(store.retention_raw, Duration::from_secs(7200));
-        assert!(Cli::try_parse_from(["deskbridge-relay", "serve", "--no-store", "--data-dir", "x"])
-            .is_err());
-        let err = serve_args(&["--retention-raw", "40d"]).to_config().unwrap_err();
+        assert!(Cli::try_parse_from([
+            "deskbridge-relay",
+            "serve",
+            "--no-store",
+            "--data-dir",
+            "x"
+        ])
+        .is_err());
+        let err = serve_args(&["--retention-raw", "40d"])
+            .to_config()
+            .unwrap_err();
         assert!(err.contains("--retention-raw"), "{err}");
-        assert!(Config::default().store.is_none(), "tests never write to disk unasked");
+        assert!(
+            Config::default().store.is_none(),
+            "tests never write to disk unasked"
+        );
     }
 
     #[test]

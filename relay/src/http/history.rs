@@ -70,7 +70,9 @@ pub async fn history(
         if step.points(from, to) > MAX_POINTS {
             return Err(ApiError::bad_request(
                 "too_many_points",
-                format!("at most {MAX_POINTS} points per request: a larger step, or a shorter range"),
+                format!(
+                    "at most {MAX_POINTS} points per request: a larger step, or a shorter range"
+                ),
             ));
         }
     }

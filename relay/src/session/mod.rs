@@ -250,7 +250,11 @@ impl WsSession {
             }
             Err(why) => {
                 self.state.metrics.auth_failures().inc();
-                self.state.store.audit(AuditRecord::token_refused(&auth, self.peer.map(|p| p.ip()), &why));
+                self.state.store.audit(AuditRecord::token_refused(
+                    &auth,
+                    self.peer.map(|p| p.ip()),
+                    &why,
+                ));
                 // The reason goes to the log and the client; the token itself goes nowhere.
                 log::info!(
                     "session {}: refused {} {} from {}: {why}",

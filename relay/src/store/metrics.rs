@@ -161,8 +161,14 @@ mod tests {
             text.contains(r#"store_dropped_total{kind="sample",reason="write_failed"} 1"#),
             "{text}"
         );
-        assert!(text.contains(r#"store_written_total{kind="audit"} 3"#), "{text}");
+        assert!(
+            text.contains(r#"store_written_total{kind="audit"} 3"#),
+            "{text}"
+        );
         assert!(metrics.may_complain());
-        assert!(!metrics.may_complain(), "a second complaint within the minute");
+        assert!(
+            !metrics.may_complain(),
+            "a second complaint within the minute"
+        );
     }
 }

@@ -170,8 +170,7 @@ impl Store {
             return;
         };
         let (done, finished) = mpsc::channel();
-        if inner.queue.send(Item::Close(done)).is_ok()
-            && finished.recv_timeout(CLOSE_WAIT).is_err()
+        if inner.queue.send(Item::Close(done)).is_ok() && finished.recv_timeout(CLOSE_WAIT).is_err()
         {
             log::warn!("store: the last batch took longer than {CLOSE_WAIT:?}; not waiting");
             return;

@@ -210,9 +210,8 @@ pub fn history(
             for (at, b) in buckets {
                 out.points
                     .push((at as u64, b.low, b.total / b.n as f64, b.high));
-                out.memory_used.push(
-                    (b.memory_n > 0).then(|| b.memory_total / b.memory_n as f64),
-                );
+                out.memory_used
+                    .push((b.memory_n > 0).then(|| b.memory_total / b.memory_n as f64));
             }
         }
     }
@@ -241,20 +240,17 @@ pub fn audit(
         "SELECT ts, kind, actor, address, desktop, detail FROM audit
          WHERE desktop = ?1 AND ts >= ?2 ORDER BY ts, seq LIMIT ?3",
     )?;
-    let rows = stmt.query_map(
-        params![desktop, since as i64, AUDIT_PAGE as i64 + 1],
-        |r| {
-            let detail: String = r.get(5)?;
-            Ok(AuditEntry {
-                ts: r.get::<_, i64>(0)? as u64,
-                kind: r.get(1)?,
-                by: r.get(2)?,
-                from: r.get(3)?,
-                desktop: r.get(4)?,
-                detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
-            })
-        },
-    )?;
+    let rows = stmt.query_map(params![desktop, since as i64, AUDIT_PAGE as i64 + 1], |r| {
+        let detail: String = r.get(5)?;
+        Ok(AuditEntry {
+            ts: r.get::<_, i64>(0)? as u64,
+            kind: r.get(1)?,
+            by: r.get(2)?,
+            from: r.get(3)?,
+            desktop: r.get(4)?,
+            detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
+        })
+    })?;
     let mut entries = rows.collect::<Result<Vec<_>, _>>()?;
     let more = entries.len() > AUDIT_PAGE;
     entries.truncate(AUDIT_PAGE);
@@ -282,12 +278,21 @@ mod tests {
         let now = 100 * 86_400_000;
         let kept = now - 86_400_000;
         assert_eq!(Step::choose(now - 60_000, now, kept), Step::Raw);
-        assert_eq!(Step::choose(now - 3_600_000, now, kept), Step::Buckets(60_000));
-        assert_eq!(Step::choose(now - 86_400_000, now, kept), Step::Buckets(60_000));
+        assert_eq!(
+            Step::choose(now - 3_600_000, now, kept),
+            Step::Buckets(60_000)
+        );
+        assert_eq!(
+            Step::choose(now - 86_400_000, now, kept),
+            Step::Buckets(60_000)
+        );
         let month = Step::choose(now - 30 * 86_400_000, now, kept);
         assert_eq!(month, Step::Buckets(22 * 60_000));
         assert!(month.points(now - 30 * 86_400_000, now) <= AUTO_POINTS);
         // A short range older than the raw retention: only aggregates are left.
-        assert_eq!(Step::choose(kept - 120_000, kept - 60_000, kept), Step::Buckets(60_000));
+        assert_eq!(
+            Step::choose(kept - 120_000, kept - 60_000, kept),
+            Step::Buckets(60_000)
+        );
     }
 }

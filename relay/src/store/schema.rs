@@ -145,7 +145,8 @@ mod tests {
         assert_eq!(mode, "wal");
         drop(conn);
         let conn = open(&path).unwrap();
-        conn.pragma_update(None, "user_version", VERSION + 1).unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
         drop(conn);
         let err = open(&path).unwrap_err().to_string();
         assert!(err.contains("newer relay"), "{err}");

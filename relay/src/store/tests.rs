@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deskbridge_protocol::{ClientId, ClientMode, ClientMessage, Cpu, Memory};
+use deskbridge_protocol::{ClientId, ClientMessage, ClientMode, Cpu, Memory};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
@@ -72,7 +72,11 @@ fn minute_aggregates_are_exact_before_during_and_after_the_rollup() {
     w.rollup().unwrap();
     assert_eq!(minutes(&mut conn).points, expected, "all folded");
     w.rollup().unwrap();
-    assert_eq!(minutes(&mut conn).points, expected, "a second rollup adds nothing");
+    assert_eq!(
+        minutes(&mut conn).points,
+        expected,
+        "a second rollup adds nothing"
+    );
 
     let two = query::history(&mut conn, "a", T0, T0 + 120_000, Step::Buckets(120_000)).unwrap();
     assert_eq!(two.points, vec![(T0, 5.0, 23.75, 60.0)]);
@@ -105,13 +109,19 @@ fn retention_deletes_raw_samples_then_aggregates_then_audit_records() {
         desktop: Some("a".into()),
         detail: json!({}),
     };
-    let mut batch = vec![sample("a", T0, 1.0, None), sample("a", T0 + 7_200_000, 2.0, None)];
+    let mut batch = vec![
+        sample("a", T0, 1.0, None),
+        sample("a", T0 + 7_200_000, 2.0, None),
+    ];
     w.flush(&mut batch, &mut vec![audit(T0), audit(T0 + 7_200_000)]);
     w.rollup().unwrap();
     let mut conn = reader(&config);
     let all = T0 + 4 * 3_600_000;
     let count = |conn: &mut rusqlite::Connection, step| {
-        query::history(conn, "a", T0, all, step).unwrap().points.len()
+        query::history(conn, "a", T0, all, step)
+            .unwrap()
+            .points
+            .len()
     };
     let audits = |conn: &mut rusqlite::Connection| query::audit(conn, "a", 0).unwrap().0.len();
 
@@ -131,10 +141,7 @@ fn cpu(value: f64) -> ClientMessage {
     ClientMessage::Cpu(Cpu {
         value,
         cores: None,
-        memory: Some(Memory {
-            used: 1,
-            total: 2,
-        }),
+        memory: Some(Memory { used: 1, total: 2 }),
         ts: None,
     })
 }
@@ -164,18 +171,28 @@ fn the_thread_writes_in_batches_and_only_desktops_samples() {
         metrics.written(Kind::Sample).get() == 1000
     });
     let batches = metrics.batches().get();
-    assert!((1..=3).contains(&batches), "{batches} batches for 1000 samples");
+    assert!(
+        (1..=3).contains(&batches),
+        "{batches} batches for 1000 samples"
+    );
     let now = super::record::now_ms();
     let history = store
         .history(&id, now - 60_000, now + 1000, Some(Step::Raw))
         .unwrap()
         .unwrap();
-    assert_eq!(history.points.len(), 1000, "the viewer's cpu was not recorded");
+    assert_eq!(
+        history.points.len(),
+        1000,
+        "the viewer's cpu was not recorded"
+    );
     store.close();
     // Closed: later samples are refused without blocking.
     store.observe(&id, ClientMode::Desktop, &cpu(1.0));
     assert!(!Store::disabled().is_enabled());
-    assert!(Store::disabled().history(&id, 0, 1, None).unwrap().is_none());
+    assert!(Store::disabled()
+        .history(&id, 0, 1, None)
+        .unwrap()
+        .is_none());
 }
 
 #[test]

@@ -54,7 +54,8 @@ impl Writer {
         let mut batch_since: Option<Instant> = None;
         let mut next_rollup = Instant::now() + self.config.rollup_interval;
         // A relay that was stopped for a while has old data to delete: clean up soon after start.
-        let mut next_cleanup = Instant::now() + Duration::from_secs(1).min(self.config.cleanup_interval);
+        let mut next_cleanup =
+            Instant::now() + Duration::from_secs(1).min(self.config.cleanup_interval);
         loop {
             let mut wake = next_rollup.min(next_cleanup);
             if let Some(since) = batch_since {
@@ -86,7 +87,8 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => ended = true,
             }
-            let due = batch_since.is_some_and(|since| since.elapsed() >= self.config.batch_interval);
+            let due =
+                batch_since.is_some_and(|since| since.elapsed() >= self.config.batch_interval);
             if due || closing.is_some() || ended || samples.len() + audits.len() >= MAX_BATCH {
                 self.flush(&mut samples, &mut audits);
                 batch_since = None;
@@ -122,8 +124,12 @@ impl Writer {
         match self.write(samples, audits) {
             Ok(()) => {
                 self.metrics.batches().inc();
-                self.metrics.written(Kind::Sample).inc_by(samples.len() as u64);
-                self.metrics.written(Kind::Audit).inc_by(audits.len() as u64);
+                self.metrics
+                    .written(Kind::Sample)
+                    .inc_by(samples.len() as u64);
+                self.metrics
+                    .written(Kind::Audit)
+                    .inc_by(audits.len() as u64);
             }
             Err(e) => {
                 let m = &self.metrics;
