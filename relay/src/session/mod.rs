@@ -474,10 +474,8 @@ impl WsSession {
         };
         async move { link.send(kind, text).await }
             .into_actor(self)
-            .map(move |outcome, act, _| match outcome {
-                // Counted as relayed by the node that queued it to the desktop.
-                outcome => act.report_command(kind, outcome),
-            })
+            // A delivery was counted as relayed by the node that queued it to the desktop.
+            .map(move |outcome, act, _| act.report_command(kind, outcome))
             .wait(ctx);
     }
 
