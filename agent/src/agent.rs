@@ -106,7 +106,7 @@ impl Agent {
 
     fn authentication(&self) -> String {
         ClientMessage::Authentication(Authentication {
-            client_id: self.settings.id.clone(),
+            client_id: Some(self.settings.id.clone()),
             client_mode: ClientMode::Desktop,
             token: self.settings.token.as_ref().map(|t| t.expose().to_owned()),
         })

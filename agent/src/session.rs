@@ -248,16 +248,17 @@ impl Session {
         };
         match message {
             ServerMessage::Welcome(welcome) => {
+                let client_id = welcome
+                    .client_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default();
                 log::info!(
-                    "connected to the relay as {} ({}, protocol {})",
-                    welcome.client_id,
+                    "connected to the relay as {client_id} ({}, protocol {})",
                     welcome.server,
                     welcome.protocol
                 );
                 self.welcomed = Some(Instant::now());
-                self.report(SessionEventKind::Welcomed {
-                    client_id: welcome.client_id.to_string(),
-                });
+                self.report(SessionEventKind::Welcomed { client_id });
             }
             ServerMessage::Beep(beep) => self.report(SessionEventKind::Beep { id: beep.id }),
             ServerMessage::Error(error) => self.on_error(error, ctx),
@@ -295,6 +296,8 @@ fn kind(message: &ServerMessage) -> &'static str {
         ServerMessage::Cpu(_) => "cpu",
         ServerMessage::Beep(_) => "beep",
         ServerMessage::BeepResult(_) => "beep_result",
+        ServerMessage::Forward(_) => "forward",
+        ServerMessage::Unwatched(_) => "unwatched",
     }
 }
 
@@ -460,7 +463,7 @@ mod tests {
             .await
             .expect("connect to the relay");
         let authentication = ClientMessage::Authentication(Authentication {
-            client_id: ClientId::new(id).expect("a valid id"),
+            client_id: Some(ClientId::new(id).expect("a valid id")),
             client_mode: ClientMode::Desktop,
             token: token.map(str::to_owned),
         })

@@ -73,6 +73,11 @@ impl Patterns {
             .any(|pattern| glob_match(pattern.as_bytes(), id.as_bytes()))
     }
 
+    /// Exactly one desktop: an id is always a valid literal entry.
+    pub fn exactly(id: &deskbridge_protocol::ClientId) -> Self {
+        Self(vec![id.as_str().to_owned()])
+    }
+
     /// Whether every id matches (a `*` entry).
     pub fn is_everything(&self) -> bool {
         self.0.iter().any(|p| p.bytes().all(|b| b == b'*'))

@@ -14,11 +14,27 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::KeySet;
+use crate::patterns::Patterns;
+use deskbridge_protocol::Role;
+
+/// What a token is for, beyond the v1 "one client id, one mode" token (which has no `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// A web token for scripts and kiosks: every desktop matching `desktops`, with `role`
+    /// (`token --mode web --desktops … --role …`). `sub` is a label, not an id.
+    Fleet,
+    /// A signed-in person's session (the page's cookie): `sub` is the user name; the role and
+    /// desktops are read from the users file each time, so an edit there takes effect at once.
+    Session,
+    /// A view-only link for one desktop (`sub`), made by an operator from the page.
+    Share,
+}
 
 /// The claims of a deskbridge token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
-    /// The client id the token opens.
+    /// The client id the token opens (for a `kind` of token: see [`TokenKind`]).
     pub sub: String,
     /// `desktop` or `web`.
     pub mode: ClientMode,
@@ -31,6 +47,15 @@ pub struct Claims {
     pub nbf: Option<u64>,
     /// Unique token id, for revocation.
     pub jti: String,
+    /// Absent for v1 tokens (one id, one mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<TokenKind>,
+    /// For [`TokenKind::Fleet`]: the desktops it opens, as `Patterns` text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desktops: Option<String>,
+    /// For [`TokenKind::Fleet`]: what it may do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 /// Why a token was refused. Logged by the relay (never with the token itself); the client gets
@@ -64,23 +89,69 @@ pub enum TokenError {
     },
     #[error("the token {0:?} has been revoked")]
     Revoked(String),
+    #[error("this kind of token does not open this kind of connection")]
+    WrongKind,
+    #[error("the token's desktops or role are not valid")]
+    BadScope,
+    #[error("the user {0:?} no longer exists")]
+    UnknownUser(String),
+    #[error("the token does not open desktop {0:?}")]
+    NotPermitted(String),
 }
 
 /// Mints a token for `client_id` in `mode`, valid for `ttl`, signed with the set's first key.
 pub fn mint(keys: &KeySet, client_id: &ClientId, mode: ClientMode, ttl: Duration) -> String {
+    sign(keys, &Claims::new(client_id.as_str(), mode, ttl))
+}
+
+/// Mints a web token for every desktop matching `desktops`, with `role`, for scripts and kiosks.
+pub fn mint_fleet(keys: &KeySet, desktops: &Patterns, role: Role, ttl: Duration) -> String {
+    let mut claims = Claims::new("fleet", ClientMode::Web, ttl);
+    claims.kind = Some(TokenKind::Fleet);
+    claims.desktops = Some(desktops.to_string());
+    claims.role = Some(role);
+    sign(keys, &claims)
+}
+
+/// Mints a signed-in person's session token (the page's cookie). Returns it with its claims, so
+/// the caller knows its `jti` and `exp`.
+pub fn mint_session(keys: &KeySet, user: &str, ttl: Duration) -> (String, Claims) {
+    let mut claims = Claims::new(user, ClientMode::Web, ttl);
+    claims.kind = Some(TokenKind::Session);
+    (sign(keys, &claims), claims)
+}
+
+/// Mints a view-only link's token for one desktop. Returns it with its claims.
+pub fn mint_share(keys: &KeySet, client_id: &ClientId, ttl: Duration) -> (String, Claims) {
+    let mut claims = Claims::new(client_id.as_str(), ClientMode::Web, ttl);
+    claims.kind = Some(TokenKind::Share);
+    (sign(keys, &claims), claims)
+}
+
+impl Claims {
+    /// Fresh claims: issued now, a new `jti`, no `kind`.
+    fn new(sub: &str, mode: ClientMode, ttl: Duration) -> Self {
+        let now = jsonwebtoken::get_current_timestamp();
+        Claims {
+            sub: sub.to_owned(),
+            mode,
+            iat: now,
+            exp: now + ttl.as_secs(),
+            nbf: None,
+            jti: random_jti(),
+            kind: None,
+            desktops: None,
+            role: None,
+        }
+    }
+}
+
+/// Signs `claims` with the set's first key.
+fn sign(keys: &KeySet, claims: &Claims) -> String {
     let key = keys.signing();
-    let now = jsonwebtoken::get_current_timestamp();
-    let claims = Claims {
-        sub: client_id.to_string(),
-        mode,
-        iat: now,
-        exp: now + ttl.as_secs(),
-        nbf: None,
-        jti: random_jti(),
-    };
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&key.secret))
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(&key.secret))
         .expect("HS256 signing with an in-memory key cannot fail")
 }
 
@@ -119,6 +190,30 @@ impl Verifier {
         client_id: &ClientId,
         mode: ClientMode,
     ) -> Result<Claims, TokenError> {
+        let claims = self.verify_signed(token)?;
+        if claims.kind.is_some() {
+            // A session's `sub` is a user name and a share link's is checked by its own rules:
+            // neither may pass for a v1 token of a desktop that happens to have that name.
+            return Err(TokenError::WrongKind);
+        }
+        if claims.sub != client_id.as_str() {
+            return Err(TokenError::WrongClient {
+                token: claims.sub,
+                requested: client_id.to_string(),
+            });
+        }
+        if claims.mode != mode {
+            return Err(TokenError::WrongMode {
+                token: claims.mode,
+                requested: mode,
+            });
+        }
+        Ok(claims)
+    }
+
+    /// Checks a token's header, signature, time window and audience, but not what it opens: the
+    /// caller reads `kind`, `sub` and `mode` (see [`crate::access::Access::from_claims`]).
+    pub fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::HS256 {
             return Err(TokenError::WrongAlgorithm);
@@ -149,21 +244,8 @@ impl Verifier {
         if data.claims.contains_key("aud") {
             return Err(TokenError::Audience);
         }
-        let claims: Claims = serde_json::from_value(serde_json::Value::Object(data.claims))
-            .map_err(|_| TokenError::Malformed)?;
-        if claims.sub != client_id.as_str() {
-            return Err(TokenError::WrongClient {
-                token: claims.sub,
-                requested: client_id.to_string(),
-            });
-        }
-        if claims.mode != mode {
-            return Err(TokenError::WrongMode {
-                token: claims.mode,
-                requested: mode,
-            });
-        }
-        Ok(claims)
+        serde_json::from_value(serde_json::Value::Object(data.claims))
+            .map_err(|_| TokenError::Malformed)
     }
 }
 

@@ -14,7 +14,6 @@
 //! and verifying take tens of milliseconds of CPU on purpose: callers on an async worker run them
 //! on a blocking pool.
 
-use std::fmt;
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
@@ -25,30 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::patterns::{PatternError, Patterns};
 
-/// What a signed-in person may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Watches: sees desktops, sends nothing to them.
-    Viewer,
-    /// Also acts: commands (beep, …), sharing and adding desktops.
-    Operator,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use deskbridge_protocol::Role;
 
 /// One person.
 #[derive(Debug, Clone, PartialEq, Eq)]

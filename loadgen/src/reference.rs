@@ -98,31 +98,35 @@ async fn connection(stream: TcpStream, rooms: Rooms, id: u64) -> anyhow::Result<
         }
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let client_id = auth.client_id.as_str().to_owned();
+    let (Some(client_id), mode @ (ClientMode::Desktop | ClientMode::Web)) =
+        (auth.client_id, auth.client_mode)
+    else {
+        bail!("the reference forwarder pairs desktop and web connections only, not fleet ones");
+    };
+    let client_id = client_id.as_str().to_owned();
     let room = lock(&rooms).entry(client_id.clone()).or_default().clone();
-    let mode = auth.client_mode;
     ws.send(Message::text(format!(
         r#"{{"event":"welcome","client_id":"{client_id}","client_mode":"{mode}","protocol":1,"server":"reference"}}"#
     )))
     .await?;
     {
         let mut r = lock(&room);
-        match mode {
-            ClientMode::Desktop => r.desktop = Some((id, tx)),
-            ClientMode::Web => r.viewers.push((id, tx)),
+        if mode == ClientMode::Desktop {
+            r.desktop = Some((id, tx));
+        } else {
+            r.viewers.push((id, tx));
         }
         r.broadcast_presence();
     }
     let result = relay(&mut ws, &mut rx, &room, mode).await;
     {
         let mut r = lock(&room);
-        match mode {
-            ClientMode::Desktop => {
-                if r.desktop.as_ref().is_some_and(|(d, _)| *d == id) {
-                    r.desktop = None;
-                }
+        if mode == ClientMode::Desktop {
+            if r.desktop.as_ref().is_some_and(|(d, _)| *d == id) {
+                r.desktop = None;
             }
-            ClientMode::Web => r.viewers.retain(|(v, _)| *v != id),
+        } else {
+            r.viewers.retain(|(v, _)| *v != id);
         }
         r.broadcast_presence();
         if r.desktop.is_none() && r.viewers.is_empty() {
@@ -144,17 +148,12 @@ async fn relay(
                 Some(Ok(Message::Text(text))) => {
                     let r = lock(room);
                     let frame = Message::Text(text);
-                    match mode {
-                        ClientMode::Desktop => {
-                            for (_, viewer) in &r.viewers {
-                                let _ = viewer.send(frame.clone());
-                            }
+                    if mode == ClientMode::Desktop {
+                        for (_, viewer) in &r.viewers {
+                            let _ = viewer.send(frame.clone());
                         }
-                        ClientMode::Web => {
-                            if let Some((_, desktop)) = &r.desktop {
-                                let _ = desktop.send(frame);
-                            }
-                        }
+                    } else if let Some((_, desktop)) = &r.desktop {
+                        let _ = desktop.send(frame);
                     }
                 }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Ok(()),

@@ -13,6 +13,9 @@ pub enum ClientMode {
     Desktop,
     /// A browser page watching and controlling the desktop; several per client id.
     Web,
+    /// A signed-in page's fleet grid: one connection watching every desktop its credentials may
+    /// see, each frame tagged with the desktop's id. Sends nothing after `authentication`.
+    Fleet,
 }
 
 impl ClientMode {
@@ -20,7 +23,33 @@ impl ClientMode {
         match self {
             ClientMode::Desktop => "desktop",
             ClientMode::Web => "web",
+            ClientMode::Fleet => "fleet",
         }
+    }
+}
+
+/// What a person or credential may do with the desktops it may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Watches: sees desktops, sends nothing to them.
+    Viewer,
+    /// Also acts: commands (beep, …), sharing and adding desktops.
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

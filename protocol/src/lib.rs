@@ -22,10 +22,13 @@ mod time;
 
 pub use client_id::{ClientId, InvalidClientId};
 pub use error_code::ErrorCode;
-pub use event::{ClientMode, EventKind, Route};
+pub use event::{ClientMode, EventKind, Role, Route};
 pub use messages::{Authentication, Beep, BeepResult, Cpu, GoingAway, Memory, OfflineReason};
 pub use parse::{parse_client_message, ClientMessage, Rejection};
-pub use server::{DesktopState, ErrorEvent, Presence, ServerMessage, Welcome};
+pub use server::{
+    forward_frame, forward_prefix, DesktopState, ErrorEvent, Forward, Presence, ServerMessage,
+    Unwatched, Welcome,
+};
 pub use time::unix_millis;
 
 /// The protocol version the relay announces in `welcome`.

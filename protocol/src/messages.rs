@@ -18,9 +18,13 @@ pub const MAX_COMMAND_ID_LEN: usize = 128;
 pub const MAX_REPLY_ERROR_LEN: usize = 1024;
 
 /// `authentication`: the first message of every connection.
+///
+/// `client_id` names the desktop of a `desktop` or `web` connection; a `fleet` connection watches
+/// every desktop its credentials may see and names none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Authentication {
-    pub client_id: ClientId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
     pub client_mode: ClientMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -28,6 +32,21 @@ pub struct Authentication {
 
 impl Authentication {
     pub fn validate(&self) -> Result<(), String> {
+        match (self.client_mode, &self.client_id) {
+            (ClientMode::Fleet, Some(_)) => {
+                return Err(
+                    "a fleet connection watches every desktop it may see: leave client_id out"
+                        .to_owned(),
+                )
+            }
+            (ClientMode::Desktop | ClientMode::Web, None) => {
+                return Err(format!(
+                    "missing field `client_id`: a {} connection names its desktop",
+                    self.client_mode
+                ))
+            }
+            _ => {}
+        }
         match &self.token {
             Some(t) if t.len() > MAX_TOKEN_LEN => Err(format!(
                 "token is {} bytes; the limit is {MAX_TOKEN_LEN}",

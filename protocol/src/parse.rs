@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(
             auth,
             ClientMessage::Authentication(Authentication {
-                client_id: ClientId::new("1").unwrap(),
+                client_id: Some(ClientId::new("1").unwrap()),
                 client_mode: ClientMode::Desktop,
                 token: None,
             })
@@ -202,10 +202,31 @@ mod tests {
     }
 
     #[test]
+    fn a_fleet_connection_names_no_desktop_and_the_others_must() {
+        let fleet =
+            parse_client_message(r#"{"event":"authentication","client_mode":"fleet"}"#).unwrap();
+        assert_eq!(
+            fleet,
+            ClientMessage::Authentication(Authentication {
+                client_id: None,
+                client_mode: ClientMode::Fleet,
+                token: None,
+            })
+        );
+        for text in [
+            r#"{"event":"authentication","client_mode":"fleet","client_id":"a"}"#,
+            r#"{"event":"authentication","client_mode":"web"}"#,
+            r#"{"event":"authentication","client_mode":"desktop","token":"x"}"#,
+        ] {
+            assert_eq!(code_of(text), ErrorCode::BadMessage, "{text}");
+        }
+    }
+
+    #[test]
     fn full_messages_round_trip() {
         let messages = [
             ClientMessage::Authentication(Authentication {
-                client_id: ClientId::new("alice-laptop").unwrap(),
+                client_id: Some(ClientId::new("alice-laptop").unwrap()),
                 client_mode: ClientMode::Web,
                 token: Some("t.o.k".into()),
             }),

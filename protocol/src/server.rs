@@ -3,16 +3,26 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Beep, BeepResult, ClientId, ClientMode, Cpu, ErrorCode, OfflineReason};
+use crate::{Beep, BeepResult, ClientId, ClientMode, Cpu, ErrorCode, OfflineReason, Role};
 
 /// `welcome`: authentication succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
-    pub client_id: ClientId,
+    /// The desktop of a `desktop` or `web` connection; absent for `fleet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
     pub client_mode: ClientMode,
     pub protocol: u32,
     /// `deskbridge-relay/<version>`.
     pub server: String,
+    /// For `web` and `fleet`: what these credentials may do, so a page offers only that (the relay
+    /// enforces it either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// For `web` and `fleet`: who the relay takes this connection to be — the signed-in user,
+    /// `share link`, `token <first 8 of its id>` or `anonymous`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// Whether the id's desktop is connected.
@@ -37,6 +47,9 @@ pub struct Presence {
     /// desktop this relay has not seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<OfflineReason>,
+    /// The id was added (from the page) and its desktop has not connected yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waiting: bool,
 }
 
 /// `history`: the last cpu samples of the id, oldest first, sent to a viewer right after `welcome`.
@@ -53,6 +66,38 @@ pub struct ErrorEvent {
     pub message: String,
 }
 
+/// `forward` (relay → fleet): a message of one desktop, for a connection that watches many. The
+/// relay wraps the desktop's original frame, never re-encoding it: `message` is that frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forward {
+    pub client_id: ClientId,
+    pub message: Box<ServerMessage>,
+}
+
+/// `unwatched` (relay → fleet): the desktop left this connection's view (the person's patterns
+/// were narrowed); nothing more of it follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unwatched {
+    pub client_id: ClientId,
+}
+
+/// The text that [`forward_frame`] puts before a desktop's frame: one per id, shared by every
+/// frame forwarded for it.
+pub fn forward_prefix(client_id: &ClientId) -> String {
+    // The id alphabet needs no JSON escaping.
+    format!(r#"{{"event":"forward","client_id":"{client_id}","message":"#)
+}
+
+/// A `forward` frame around `frame` (a validated JSON object, kept byte for byte), given the id's
+/// [`forward_prefix`].
+pub fn forward_frame(prefix: &str, frame: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + frame.len() + 1);
+    out.push_str(prefix);
+    out.push_str(frame);
+    out.push('}');
+    out
+}
+
 /// Anything a client can receive from the relay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -64,6 +109,8 @@ pub enum ServerMessage {
     Cpu(Cpu),
     Beep(Beep),
     BeepResult(BeepResult),
+    Forward(Forward),
+    Unwatched(Unwatched),
 }
 
 impl ServerMessage {
@@ -88,10 +135,12 @@ mod tests {
     #[test]
     fn server_messages_have_their_documented_shape() {
         let welcome = ServerMessage::Welcome(Welcome {
-            client_id: ClientId::new("a").unwrap(),
+            client_id: Some(ClientId::new("a").unwrap()),
             client_mode: ClientMode::Web,
             protocol: 1,
             server: "deskbridge-relay/0.1.0".into(),
+            role: None,
+            by: None,
         });
         assert_eq!(
             welcome.to_json(),
@@ -108,6 +157,7 @@ mod tests {
             viewers: 2,
             since: 5,
             reason: None,
+            waiting: false,
         });
         assert!(
             !presence.to_json().contains("reason"),
@@ -121,11 +171,25 @@ mod tests {
             viewers: 1,
             since: 7,
             reason: Some(OfflineReason::Sleep),
+            waiting: false,
         });
         assert_eq!(
             asleep.to_json(),
             r#"{"event":"presence","client_id":"a","desktop":"offline","viewers":1,"since":7,"reason":"sleep"}"#
         );
+    }
+
+    #[test]
+    fn a_forward_wraps_the_original_bytes() {
+        let id = ClientId::new("box-1").unwrap();
+        let original = r#"{"event":"cpu","value":3.25, "extra":[1,2]}"#;
+        let frame = forward_frame(&forward_prefix(&id), original);
+        assert!(frame.contains(original), "kept byte for byte: {frame}");
+        let ServerMessage::Forward(f) = serde_json::from_str(&frame).unwrap() else {
+            panic!("not a forward: {frame}")
+        };
+        assert_eq!(f.client_id, id);
+        assert!(matches!(*f.message, ServerMessage::Cpu(Cpu { value, .. }) if value == 3.25));
     }
 
     #[test]

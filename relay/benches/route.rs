@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 const CPU_8_CORES: &str = r#"{"event":"cpu","value":23.5,"cores":[12.0,35.1,7.5,64.2,3.3,18.9,41.0,9.8],"memory":{"used":4294967296,"total":17179869184},"ts":1764093600000}"#;
 
 fn viewers(n: usize) -> (Vec<Outbox>, Vec<mpsc::Receiver<Outbound>>) {
-    (0..n).map(|i| Outbox::new(i as u64, 64)).unzip()
+    (0..n).map(|i| Outbox::new(i as u64, 64, 64)).unzip()
 }
 
 fn route(c: &mut Criterion) {

@@ -43,6 +43,12 @@ pub struct Config {
     pub keys: Option<KeySet>,
     /// File of revoked token ids, re-read on change and on SIGHUP.
     pub revoked_file: Option<PathBuf>,
+    /// The people who may sign in (`--users-file`), re-read on change and on SIGHUP; sign-in
+    /// and the fleet page are off without it.
+    pub users_file: Option<PathBuf>,
+    /// Frames queued towards one fleet connection (a signed-in grid watching many desktops)
+    /// before telemetry to it is dropped: it carries every watched desktop's samples.
+    pub fleet_send_queue: usize,
     /// Origins besides the relay's own whose pages may open viewer sessions.
     pub allowed_origins: Vec<String>,
     /// Most WebSocket connections open at once.
@@ -85,6 +91,8 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(2),
             keys: None,
             revoked_file: None,
+            users_file: None,
+            fleet_send_queue: 4096,
             allowed_origins: Vec::new(),
             max_connections: 20_000,
             max_connections_per_address: 256,

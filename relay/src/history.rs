@@ -37,6 +37,15 @@ impl History {
         samples.push_back(frame);
     }
 
+    /// The newest sample's frame, if any (for `/api/desktops`' `cpu`).
+    pub fn last(&self) -> Option<ByteString> {
+        self.samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .back()
+            .cloned()
+    }
+
     /// The `history` message for `client_id`: the stored frames, oldest first, as a JSON array.
     /// Each frame was validated as a JSON object when it arrived, so splicing keeps JSON valid.
     pub fn to_message(&self, client_id: &ClientId) -> ByteString {

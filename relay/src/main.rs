@@ -99,19 +99,28 @@ fn mint_token(args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Re-reads the revocation list on every SIGHUP.
+/// Re-reads the revocation list and the users file on every SIGHUP.
 async fn reload_on_sighup(auth: std::sync::Arc<Authenticator>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            log::warn!("cannot watch SIGHUP; the revocation list is still re-read when it changes");
+            log::warn!("cannot watch SIGHUP; the revocation list and users file are still re-read when they change");
             return;
         };
         while hup.recv().await.is_some() {
             match auth.revocations.reload() {
                 Ok(n) => log::info!("SIGHUP: revocation list reloaded, {n} revoked tokens"),
                 Err(e) => log::warn!("SIGHUP: cannot reload the revocation list: {e}"),
+            }
+            match auth.users.reload() {
+                Ok(n) if auth.users.enabled() => {
+                    log::info!("SIGHUP: users file reloaded, {n} users")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    log::warn!("SIGHUP: cannot reload the users file (keeping the old one): {e}")
+                }
             }
         }
     }

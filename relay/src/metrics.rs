@@ -97,7 +97,7 @@ const EVENTS: [EventKind; 5] = [
 /// All relay metrics, shared by every worker thread.
 pub struct Metrics {
     registry: Registry,
-    sessions: [Gauge; 2],
+    sessions: [Gauge; 3],
     sessions_unauthenticated: Gauge,
     client_ids: Gauge,
     connections: Counter,
@@ -132,7 +132,7 @@ impl Metrics {
             "Authenticated WebSocket sessions by client mode",
             sessions_family.clone(),
         );
-        let sessions = [ClientMode::Desktop, ClientMode::Web].map(|m| {
+        let sessions = [ClientMode::Desktop, ClientMode::Web, ClientMode::Fleet].map(|m| {
             sessions_family
                 .get_or_create(&ModeLabel { mode: m.as_str() })
                 .clone()
@@ -307,6 +307,7 @@ fn mode_index(mode: ClientMode) -> usize {
     match mode {
         ClientMode::Desktop => 0,
         ClientMode::Web => 1,
+        ClientMode::Fleet => 2,
     }
 }
 

@@ -47,6 +47,7 @@ impl RunningRelay {
             config.clock_skew,
             config.allow_anonymous,
             config.revoked_file.clone(),
+            config.users_file.clone(),
         )
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let auth = Arc::new(auth);
@@ -113,7 +114,7 @@ impl RunningRelay {
             None => server.listen(listener)?,
         }
         .run();
-        if auth.revocations.path().is_some() {
+        if auth.revocations.path().is_some() || auth.users.enabled() {
             actix_web::rt::spawn(poll_revocations(auth));
         }
         let handle = server.handle();
@@ -156,7 +157,7 @@ impl RunningRelay {
     }
 }
 
-/// Re-reads the revocation list whenever the file changes.
+/// Re-reads the revocation list and the users file whenever they change.
 async fn poll_revocations(auth: Arc<Authenticator>) {
     let mut tick = actix_web::rt::time::interval(Authenticator::REVOCATION_POLL);
     loop {
@@ -165,6 +166,11 @@ async fn poll_revocations(auth: Arc<Authenticator>) {
             Ok(Some(n)) => log::info!("revocation list changed: {n} revoked tokens"),
             Ok(None) => {}
             Err(e) => log::warn!("cannot re-read the revocation list (keeping the old one): {e}"),
+        }
+        match auth.users.reload_if_changed() {
+            Ok(Some(n)) => log::info!("users file changed: {n} users"),
+            Ok(None) => {}
+            Err(e) => log::warn!("cannot re-read the users file (keeping the old one): {e}"),
         }
     }
 }

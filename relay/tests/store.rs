@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use deskbridge_auth::token::mint_fleet;
+use deskbridge_auth::{Patterns, Role};
 use deskbridge_protocol::ClientMode;
 use deskbridge_relay::Config;
 use deskbridge_testkit::cluster::metric;
@@ -356,11 +358,22 @@ async fn a_viewer_of_one_desktop_cannot_read_anothers_history_or_audit_log() {
         assert_eq!(status, 401);
     }
     let (status, body) = api_get(addr, "/api/history?id=a", Some(&desktop_a)).await;
-    assert_eq!(status, 403, "a desktop token is no viewer's: {body}");
+    assert_eq!(status, 401, "a desktop token is no viewer's: {body}");
     for path in ["/api/history?id=a", "/api/audit?desktop=a"] {
         let (status, body) = api_get(addr, path, Some(&web_a)).await;
         assert_eq!(status, 200, "{path}: {body}");
     }
+    // A viewer (not an operator) of `a` may read its history, not its audit log.
+    let patterns = Patterns::parse("a").unwrap();
+    let viewer = mint_fleet(&keys, &patterns, Role::Viewer, Duration::from_secs(600));
+    let (status, _) = api_get(addr, "/api/history?id=a", Some(&viewer)).await;
+    assert_eq!(status, 200);
+    let (status, body) = api_get(addr, "/api/audit?desktop=a", Some(&viewer)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
 }
 
 #[actix_web::test]

@@ -1,31 +1,46 @@
 //! Who may connect: token checks at `authentication` (through `deskbridge-auth`, which holds the
-//! key file and the token format) and revocation, which watches a file and is relay-side.
+//! key file and the token format), the signed-in page's session cookie, the users file, and
+//! revocation, which watches a file and is relay-side.
+//!
+//! Every web credential comes down to one [`Access`] (who, role, desktops): a `web` connection is
+//! let in when its access may see the id it names, a `fleet` connection watches what its access
+//! may see, and the HTTP API asks the same question through [`Authenticator::access_of`].
 
 pub mod revocation;
+pub mod users_file;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use deskbridge_protocol::Authentication;
-
 use deskbridge_auth::token::Verifier;
-use deskbridge_auth::{KeySet, TokenError};
+use deskbridge_auth::{Access, KeySet, TokenError, UsersError};
+use deskbridge_protocol::{Authentication, ClientMode};
 use revocation::Revocations;
+use users_file::UsersFile;
 
-/// Decides whether an `authentication` message is let in.
+/// The name of the signed-in page's session cookie.
+pub const SESSION_COOKIE: &str = "deskbridge_session";
+
+/// Decides whether an `authentication` message (or an API request) is let in.
 pub struct Authenticator {
     /// The relay's keys and clock-skew allowance; `None` when it has no keys (anonymous only).
     verifier: Option<Verifier>,
     allow_anonymous: bool,
     pub revocations: Revocations,
+    /// The people who may sign in (`--users-file`); sign-in is off without it.
+    pub users: UsersFile,
 }
 
-/// An accepted client: the token it used, if it used one.
+/// An accepted client: the token it used, if it used one, and for web and fleet connections what
+/// it may see and do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
     /// The token's id, for revocation.
     pub jti: Option<String>,
     /// The token's expiry (Unix seconds): the session ends then, plus the clock-skew allowance.
     pub expires: Option<u64>,
+    /// For `web` and `fleet`: the credential's access. `None` for a desktop.
+    pub access: Option<Access>,
 }
 
 /// The settings needed to build an [`Authenticator`] are wrong.
@@ -38,6 +53,10 @@ pub enum AuthSetupError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{0} (create it with `deskbridge-relay user add NAME --users-file PATH …`)")]
+    Users(UsersError),
+    #[error("sign-in (--users-file) needs the relay's key file to sign its session cookies: pass --secret-file")]
+    UsersWithoutKeys,
 }
 
 impl Authenticator {
@@ -46,11 +65,16 @@ impl Authenticator {
         keys: Option<KeySet>,
         clock_skew: Duration,
         allow_anonymous: bool,
-        revoked_file: Option<std::path::PathBuf>,
+        revoked_file: Option<PathBuf>,
+        users_file: Option<PathBuf>,
     ) -> Result<Self, AuthSetupError> {
         if keys.is_none() && !allow_anonymous {
             return Err(AuthSetupError::NoKeys);
         }
+        if keys.is_none() && users_file.is_some() {
+            return Err(AuthSetupError::UsersWithoutKeys);
+        }
+        let users = UsersFile::new(users_file).map_err(AuthSetupError::Users)?;
         let shown = revoked_file
             .as_ref()
             .map(|p| p.display().to_string())
@@ -64,34 +88,100 @@ impl Authenticator {
             verifier: keys.map(|keys| Verifier::new(keys, clock_skew)),
             allow_anonymous,
             revocations,
+            users,
         })
     }
 
-    /// Checks the credentials of `auth`. A token, when presented to a relay that has keys, is
-    /// always verified, even if anonymous clients are allowed: a bad token is an error, not a
-    /// reason to fall back to anonymous.
-    pub fn admit(&self, auth: &Authentication) -> Result<Admitted, TokenError> {
-        match (&auth.token, &self.verifier) {
-            (Some(token), Some(verifier)) => {
-                let claims = verifier.verify(token, &auth.client_id, auth.client_mode)?;
-                if self.revocations.is_revoked(&claims.jti) {
-                    return Err(TokenError::Revoked(claims.jti));
-                }
+    /// The relay's token verifier (and keys, for minting session cookies and share links);
+    /// `None` for a relay without keys.
+    pub fn verifier(&self) -> Option<&Verifier> {
+        self.verifier.as_ref()
+    }
+
+    /// Checks the credentials of `auth`; `cookie` is the request's session cookie, if it had one
+    /// (a signed-in page's connections carry no token). A token, when presented to a relay that
+    /// has keys, is always verified, even if anonymous clients are allowed: a bad token is an
+    /// error, not a reason to fall back to anonymous.
+    pub fn admit(
+        &self,
+        auth: &Authentication,
+        cookie: Option<&str>,
+    ) -> Result<Admitted, TokenError> {
+        // Only pages carry the session cookie; a desktop proves itself with its token alone.
+        let presented = match auth.client_mode {
+            ClientMode::Desktop => auth.token.as_deref(),
+            ClientMode::Web | ClientMode::Fleet => auth.token.as_deref().or(cookie),
+        };
+        match (auth.client_mode, &auth.client_id, presented) {
+            (ClientMode::Desktop, Some(id), Some(token)) => {
+                let verifier = self.verifier.as_ref().ok_or(TokenError::Missing)?;
+                let claims = verifier.verify(token, id, ClientMode::Desktop)?;
+                self.check_revoked(&claims.jti)?;
                 Ok(Admitted {
                     jti: Some(claims.jti),
                     expires: Some(claims.exp),
+                    access: None,
                 })
             }
-            (_, _) if self.allow_anonymous => Ok(Admitted {
-                jti: None,
-                expires: None,
-            }),
-            (None, _) => Err(TokenError::Missing),
+            (ClientMode::Web | ClientMode::Fleet, _, Some(token)) if self.verifier.is_some() => {
+                if let (ClientMode::Web, Some(id), Some(verifier)) =
+                    (auth.client_mode, &auth.client_id, &self.verifier)
+                {
+                    if verifier.verify_signed(token)?.kind.is_none() {
+                        // A v1 token: its own rules, and their precise refusals (wrong id, mode).
+                        verifier.verify(token, id, ClientMode::Web)?;
+                    }
+                }
+                let access = self.access_of(token)?;
+                if let (ClientMode::Web, Some(id)) = (auth.client_mode, &auth.client_id) {
+                    if !access.may_see(id.as_str()) {
+                        return Err(TokenError::NotPermitted(id.to_string()));
+                    }
+                }
+                Ok(Admitted {
+                    jti: access.jti.clone(),
+                    expires: access.expires,
+                    access: Some(access),
+                })
+            }
+            (ClientMode::Desktop | ClientMode::Web, Some(id), _) if self.allow_anonymous => {
+                Ok(Admitted {
+                    jti: None,
+                    expires: None,
+                    access: (auth.client_mode == ClientMode::Web).then(|| Access::anonymous(id)),
+                })
+            }
             // Unreachable by construction (no keys implies anonymous), kept total.
-            (Some(_), None) => Err(TokenError::UnknownKey(String::new())),
+            (_, _, Some(_)) if self.verifier.is_none() => {
+                Err(TokenError::UnknownKey(String::new()))
+            }
+            // A fleet connection watches what its credentials allow; "anonymous" allows nothing.
+            _ => Err(TokenError::Missing),
         }
     }
 
+    /// The access of a web token, fleet token, share link or session cookie: signature, time,
+    /// revocation, and for a session the users file as it is now.
+    pub fn access_of(&self, token: &str) -> Result<Access, TokenError> {
+        let verifier = self.verifier.as_ref().ok_or(TokenError::Missing)?;
+        let claims = verifier.verify_signed(token)?;
+        if claims.kind.is_none() && claims.mode != ClientMode::Web {
+            return Err(TokenError::WrongMode {
+                token: claims.mode,
+                requested: ClientMode::Web,
+            });
+        }
+        self.check_revoked(&claims.jti)?;
+        Access::from_claims(&claims, self.users.current().as_deref())
+    }
+
+    fn check_revoked(&self, jti: &str) -> Result<(), TokenError> {
+        if self.revocations.is_revoked(jti) {
+            return Err(TokenError::Revoked(jti.to_owned()));
+        }
+        Ok(())
+    }
+
     /// How often the revocation file is checked for edits.
-    pub const REVOCATION_POLL: Duration = Duration::from_secs(2);
+    pub const REVOCATION_POLL: Duration = Duration::from_secs(1);
 }

@@ -94,6 +94,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DESKBRIDGE_REVOKED_FILE")]
     pub revoked_file: Option<PathBuf>,
 
+    /// The people who may sign in (made with `deskbridge-relay user add`): turns on sign-in and
+    /// the fleet page. Re-read when it changes and on SIGHUP; edits reach live sessions within 2 s.
+    #[arg(long, env = "DESKBRIDGE_USERS_FILE")]
+    pub users_file: Option<PathBuf>,
+
     /// Another origin whose pages may open viewer sessions (e.g. https://app.example.com).
     /// Repeatable. The relay's own origin is always allowed; `null` only with --allow-anonymous.
     #[arg(
@@ -277,6 +282,7 @@ impl ServeArgs {
             store,
             allow_anonymous: self.allow_anonymous,
             revoked_file: self.revoked_file.clone(),
+            users_file: self.users_file.clone(),
             allowed_origins: self.allowed_origins.clone(),
             max_connections: self.max_connections,
             max_connections_per_address: self.max_connections_per_address,

@@ -1,17 +1,13 @@
-//! The relay's HTTP surface: the page, the WebSocket endpoint, health and metrics, and the JSON
-//! API over the store (`/api/history`, `/api/audit`).
+//! The relay's HTTP surface: the page, the WebSocket endpoint, health and metrics.
 //!
 //! Every GET route also answers HEAD (load balancers and uptime checkers send HEAD): actix-web's
 //! `web::get()` guard does not match HEAD, so the page, health and metrics routes take both
 //! methods and actix-http leaves the body out of a HEAD response, keeping status and headers.
 //! `/ws` stays GET only: HEAD cannot upgrade, so it answers 405 with `Allow: GET`.
 
-pub mod access;
 pub mod api;
 pub mod assets;
-pub mod audit;
 pub mod health;
-pub mod history;
 pub mod ws;
 
 use actix_web::http::header;
@@ -24,10 +20,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(ws::upgrade))
             .default_service(web::to(get_only)),
     )
+    .configure(api::routes)
     .route("/healthz", get_or_head().to(health::healthz))
     .route("/metrics", get_or_head().to(health::metrics))
-    .route("/api/history", get_or_head().to(history::history))
-    .route("/api/audit", get_or_head().to(audit::audit))
     .route("/", get_or_head().to(assets::index))
     .route("/{path:.*}", get_or_head().to(assets::asset));
 }

@@ -9,8 +9,10 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
+use deskbridge_auth::Access;
 use deskbridge_protocol::{ClientId, ClientMode, OfflineReason};
 use governor::DefaultDirectRateLimiter;
+use serde::Serialize;
 
 use crate::cluster::remote::{CommandLink, DesktopLink};
 use crate::history::History;
@@ -30,6 +32,69 @@ pub struct Join {
     pub outbox: Outbox,
     /// Where the matchmaker sends this session's peer changes.
     pub updates: Recipient<PeerUpdate>,
+    /// A viewer's access (its `welcome` says its role and who it is); `None` for a desktop.
+    pub access: Option<Access>,
+}
+
+/// A fleet connection authenticated: watch every desktop `access` may see, now and as they
+/// become known, each frame tagged with its id. Answered with nothing: the greeting (`welcome`,
+/// then each desktop's `history` and `presence`) goes to the outbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watch {
+    pub access: Access,
+    /// The connection's own outbox; the matchmaker seats forwarding clones of it.
+    pub outbox: Outbox,
+    pub updates: Recipient<PeerUpdate>,
+}
+
+/// A fleet connection ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unwatch {
+    pub session: SessionId,
+}
+
+/// A fleet connection's access changed (the users file was edited): it stops watching what it
+/// may no longer see (told with `unwatched`) and starts watching what it now may.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Rescope {
+    pub session: SessionId,
+    pub access: Access,
+}
+
+/// What `GET /api/desktops` lists: every desktop `access` may see that this relay knows of.
+#[derive(Message)]
+#[rtype(result = "Vec<DesktopSummary>")]
+pub struct ListDesktops {
+    pub access: Access,
+}
+
+/// One desktop as `/api/desktops` and the fleet grid show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesktopSummary {
+    pub id: ClientId,
+    pub online: bool,
+    /// When `online` last changed, Unix ms.
+    pub since: u64,
+    /// Detail viewers of the id (on every node).
+    pub viewers: u32,
+    /// The newest sample's CPU figure, percent; `null` before any.
+    pub cpu: Option<f64>,
+    /// Why it is offline, if it is and the relay knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<OfflineReason>,
+    /// Added from the page; its desktop has not connected yet.
+    pub waiting: bool,
+}
+
+/// An operator added a desktop from the page: remember the id (as waiting for its first
+/// connection) and show it to every fleet connection that may see it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Expect {
+    pub client_id: ClientId,
 }
 
 /// The outboxes a joined session relays to, so it never asks the matchmaker per message: handed

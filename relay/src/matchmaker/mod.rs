@@ -13,6 +13,7 @@
 //! and starts or stops the id's NATS link as the node starts or stops holding the id.
 
 mod coalesce;
+mod fleet;
 pub mod messages;
 mod room;
 #[cfg(test)]
@@ -38,6 +39,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, SendError, SessionId};
 use coalesce::Decision;
+use deskbridge_auth::Access;
 use messages::{
     DesktopRoute, FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers,
 };
@@ -57,15 +59,29 @@ pub struct Matchmaker {
     cluster: Option<ClusterSide>,
     /// Names scheduled `presence` broadcasts; never reused (see [`coalesce::Coalescer::changed`]).
     presence_tickets: u64,
-    /// Why and since when the desktop of an id that has no room any more went offline, so a
-    /// viewer who comes back later still reads "asleep since 22:10" rather than nothing. Bounded
-    /// by [`MAX_DEPARTED`].
-    departed: HashMap<ClientId, (OfflineReason, u64)>,
+    /// Every id whose desktop this relay has seen (here, or announced by another node) or that
+    /// was added from the page: what the fleet grid and `/api/desktops` list. For an id with no
+    /// room any more it also says why and since when its desktop went offline, so a viewer who
+    /// comes back later still reads "asleep since 22:10" rather than nothing. Bounded by
+    /// [`MAX_KNOWN`].
+    known: HashMap<ClientId, Known>,
+    /// The fleet connections, by session: what each may see and which ids it watches.
+    fleets: HashMap<SessionId, fleet::FleetMember>,
 }
 
-/// How many ids' last offline reason the matchmaker remembers once their rooms are gone: a few MB
-/// at most, far more ids than one node holds.
-const MAX_DEPARTED: usize = 100_000;
+/// What the relay remembers of a known id while it has no room (see [`Matchmaker::known`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Known {
+    /// Why its desktop went offline; `None` while it never connected (added, waiting).
+    reason: Option<OfflineReason>,
+    /// Since when it is in that state, Unix ms.
+    since: u64,
+    /// Added from the page; its desktop has not connected yet.
+    waiting: bool,
+}
+
+/// How many ids the matchmaker remembers: a few MB at most, far more ids than one node holds.
+const MAX_KNOWN: usize = 100_000;
 
 /// The matchmaker's part in cluster mode.
 struct ClusterSide {
@@ -122,7 +138,8 @@ impl Matchmaker {
             metrics,
             cluster: None,
             presence_tickets: 0,
-            departed: HashMap::new(),
+            known: HashMap::new(),
+            fleets: HashMap::new(),
         }
     }
 
@@ -193,10 +210,13 @@ impl Matchmaker {
         skip: Option<SessionId>,
         ctx: &mut Context<Self>,
     ) {
-        let Some(cluster) = &self.cluster else {
+        if self.cluster.is_none() {
             return;
-        };
-        let Some(room) = self.rooms.get_mut(client_id) else {
+        }
+        if announcement.desktop.is_some() && !self.known.contains_key(client_id) {
+            self.note_known(client_id, ctx);
+        }
+        let (Some(cluster), Some(room)) = (&self.cluster, self.rooms.get_mut(client_id)) else {
             return; // not held here (any more)
         };
         let expires = Instant::now() + cluster.expiry;
@@ -269,7 +289,7 @@ impl Matchmaker {
         let Some(room) = self.rooms.get(&client_id) else {
             return;
         };
-        if !room.viewers.iter().any(|v| v.session() == viewer.session()) {
+        if !room.members().any(|m| m.session() == viewer.session()) {
             return; // it left meanwhile
         }
         let history = message.unwrap_or_else(|| room.history.to_message(&client_id));
@@ -372,12 +392,16 @@ impl Handler<Reconnected> for Matchmaker {
     }
 }
 
-fn welcome(client_id: &ClientId, mode: ClientMode) -> ByteString {
+/// The `welcome` of a session: for viewers and fleet connections, with the role and the name the
+/// relay takes them by, so a page offers only what the role may do.
+fn welcome(client_id: Option<&ClientId>, mode: ClientMode, access: Option<&Access>) -> ByteString {
     ServerMessage::Welcome(Welcome {
-        client_id: client_id.clone(),
+        client_id: client_id.cloned(),
         client_mode: mode,
         protocol: PROTOCOL_VERSION,
         server: SERVER_NAME.to_owned(),
+        role: access.map(|a| a.role),
+        by: access.map(|a| a.by.clone()),
     })
     .to_json()
     .into()
@@ -389,6 +413,11 @@ impl Handler<Join> for Matchmaker {
     /// Seats the session by its room's rules, links the id into the cluster, greets the session,
     /// and tells everyone else of the id.
     fn handle(&mut self, join: Join, ctx: &mut Context<Self>) -> Self::Result {
+        if join.mode == ClientMode::Desktop {
+            // A desktop seen for the first time: the fleet connections that may see it start
+            // watching before it is seated, so its first frames reach them too.
+            self.note_known(&join.client_id, ctx);
+        }
         let new_room = !self.rooms.contains_key(&join.client_id);
         let member = Member {
             outbox: join.outbox,
@@ -397,13 +426,17 @@ impl Handler<Join> for Matchmaker {
         };
         let peers = match join.mode {
             ClientMode::Desktop => self.seat_desktop(&join.client_id, member.clone()),
-            ClientMode::Web => self.seat_viewer(&join.client_id, member.clone())?,
+            ClientMode::Web | ClientMode::Fleet => {
+                self.seat_viewer(&join.client_id, member.clone())?
+            }
         };
         let fetch = self.join_cluster(&join.client_id, &member, join.mode, new_room, ctx);
         let changed = self
             .rooms
             .get_mut(&join.client_id)
             .is_some_and(Room::settle);
+        let hello = welcome(Some(&join.client_id), join.mode, join.access.as_ref());
+        self.send_control(&member.outbox, hello);
         self.greet(&join.client_id, join.mode, &member.outbox, fetch, ctx);
         if changed {
             self.presence_changed(&join.client_id, Some(member.session()), ctx);
@@ -415,15 +448,16 @@ impl Handler<Join> for Matchmaker {
 
 impl Matchmaker {
     /// The room of `client_id`, made if it has none yet (knowing why its desktop left, if this
-    /// node saw it leave).
+    /// node saw it leave, and whether it waits for its first connection).
     fn room(&mut self, client_id: &ClientId) -> &mut Room {
         let (history_len, rate) = (self.history_len, self.commands_per_second);
-        let departed = &mut self.departed;
+        let known = &self.known;
         self.rooms.entry(client_id.clone()).or_insert_with(|| {
             let mut room = Room::new(history_len, rate);
-            if let Some((reason, since)) = departed.remove(client_id) {
-                room.offline_reason = Some(reason);
-                room.since = since;
+            if let Some(k) = known.get(client_id) {
+                room.offline_reason = k.reason;
+                room.since = k.since;
+                room.waiting = k.waiting;
             }
             room
         })
@@ -434,16 +468,38 @@ impl Matchmaker {
         let Some(room) = self.rooms.remove(client_id) else {
             return;
         };
-        if let Some(reason) = room.offline_reason {
-            if self.departed.len() >= MAX_DEPARTED {
-                // Any one will do: this only bounds memory under a flood of distinct ids.
-                if let Some(evicted) = self.departed.keys().next().cloned() {
-                    self.departed.remove(&evicted);
-                }
-            }
-            self.departed
-                .insert(client_id.clone(), (reason, room.since));
+        if room.offline_reason.is_some() || room.waiting {
+            self.remember(
+                client_id,
+                Known {
+                    reason: room.offline_reason,
+                    since: room.since,
+                    waiting: room.waiting,
+                },
+            );
         }
+    }
+
+    /// Records what is known of an id, evicting another when the list is full. Returns whether
+    /// the id is new to this relay.
+    fn remember(&mut self, client_id: &ClientId, known: Known) -> bool {
+        if let Some(entry) = self.known.get_mut(client_id) {
+            *entry = known;
+            return false;
+        }
+        if self.known.len() >= MAX_KNOWN {
+            // Any id without a room will do: this only bounds memory under a flood of ids.
+            let evicted = self
+                .known
+                .keys()
+                .find(|id| !self.rooms.contains_key(*id))
+                .cloned();
+            if let Some(evicted) = evicted {
+                self.known.remove(&evicted);
+            }
+        }
+        self.known.insert(client_id.clone(), known);
+        true
     }
 
     /// Seats a desktop (replacing this node's, which is told) and gives it its viewers.
@@ -509,7 +565,7 @@ impl Matchmaker {
         };
         let control = match mode {
             ClientMode::Desktop => Control::Desktop(Some(member.outbox.clone())),
-            ClientMode::Web => Control::Viewers(room.viewer_outboxes()),
+            ClientMode::Web | ClientMode::Fleet => Control::Viewers(room.viewer_outboxes()),
         };
         let link = room.link.get_or_insert_with(|| {
             RoomLink::spawn(
@@ -524,12 +580,13 @@ impl Matchmaker {
         });
         link.send(control);
         cluster.announce(room, new_room);
-        mode == ClientMode::Web && room.desktop.is_none()
+        mode != ClientMode::Desktop && room.desktop.is_none()
     }
 
-    /// A joining session's greeting, to it only (so not churn): `welcome`, then for a viewer the
-    /// history, then `presence`. With `fetch`, the desktop is on another node, which has the
-    /// history: ask it, and finish the greeting when it answers ([`Self::history_fetched`]).
+    /// A joining session's greeting, to it only (so not churn), after its `welcome`: for a viewer
+    /// (or a fleet connection starting to watch the id) the history, then `presence`. With
+    /// `fetch`, the desktop is on another node, which has the history: ask it, and finish the
+    /// greeting when it answers ([`Self::history_fetched`]).
     fn greet(
         &mut self,
         client_id: &ClientId,
@@ -538,7 +595,6 @@ impl Matchmaker {
         fetch: bool,
         ctx: &mut Context<Self>,
     ) {
-        self.send_control(outbox, welcome(client_id, mode));
         if let (true, Some(cluster)) = (fetch, &self.cluster) {
             let client_id = client_id.clone();
             let viewer = outbox.clone();
@@ -551,7 +607,7 @@ impl Matchmaker {
         let Some(room) = self.rooms.get(client_id) else {
             return;
         };
-        let history = (mode == ClientMode::Web).then(|| room.history.to_message(client_id));
+        let history = (mode != ClientMode::Desktop).then(|| room.history.to_message(client_id));
         self.finish_greeting(client_id, outbox, history);
     }
 
@@ -586,7 +642,7 @@ impl Handler<Leave> for Matchmaker {
                 }
                 left
             }
-            ClientMode::Web => {
+            ClientMode::Web | ClientMode::Fleet => {
                 let left = room.unseat_viewer(leave.session);
                 if left {
                     if let Some(desktop) = &room.desktop {

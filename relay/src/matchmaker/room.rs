@@ -58,6 +58,11 @@ pub struct Room<M = Member> {
     /// Kept in join order; a Vec because rooms hold a few viewers and the list is rebuilt into
     /// an `Arc<[Outbox]>` for the desktop on every change anyway.
     pub viewers: Vec<M>,
+    /// Fleet connections watching this id from a grid: each holds a forwarding clone of its
+    /// outbox, so the desktop's frames reach it wrapped in `forward`. Not counted as viewers.
+    pub watchers: Vec<M>,
+    /// The id was added from the page and its desktop has not connected yet.
+    pub waiting: bool,
     pub history: Arc<History>,
     /// When `desktop` last went online or offline, Unix ms.
     pub since: u64,
@@ -93,6 +98,8 @@ impl<M: Seat> Room<M> {
         Self {
             desktop: None,
             viewers: Vec::new(),
+            watchers: Vec::new(),
+            waiting: false,
             history: Arc::new(History::new(history_len)),
             since: unix_millis(),
             offline_reason: None,
@@ -134,6 +141,7 @@ impl<M: Seat> Room<M> {
     /// known on another node, so it is the newest even if that node's clock runs ahead.
     pub fn seat_desktop(&mut self, desktop: M, now: u64) -> Option<M> {
         self.offline_reason = None;
+        self.waiting = false;
         self.local_gone = None;
         self.desktop_epoch = match self.remote.newest_desktop() {
             Some((at, _)) if at >= now => at + 1,
@@ -183,6 +191,13 @@ impl<M: Seat> Room<M> {
         self.viewers.len() != before
     }
 
+    /// A fleet connection stopped watching; whether it was watching this id.
+    pub fn unseat_watcher(&mut self, session: SessionId) -> bool {
+        let before = self.watchers.len();
+        self.watchers.retain(|w| w.session() != session);
+        self.watchers.len() != before
+    }
+
     /// Whether a desktop of the id is connected to this node or (cluster mode) to any other.
     pub fn online(&self) -> bool {
         self.desktop.is_some() || self.remote.has_desktop()
@@ -213,7 +228,7 @@ impl<M: Seat> Room<M> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.desktop.is_none() && self.viewers.is_empty()
+        self.desktop.is_none() && self.viewers.is_empty() && self.watchers.is_empty()
     }
 
     /// Viewers on this node that joined with token `jti`. A token opens one id only, so the
@@ -225,8 +240,13 @@ impl<M: Seat> Room<M> {
             .count()
     }
 
+    /// Where the desktop's frames go: every viewer and every fleet watcher.
     pub fn viewer_outboxes(&self) -> Arc<[Outbox]> {
-        self.viewers.iter().map(|v| v.outbox().clone()).collect()
+        self.viewers
+            .iter()
+            .chain(self.watchers.iter())
+            .map(|v| v.outbox().clone())
+            .collect()
     }
 
     /// The current `presence` message.
@@ -242,6 +262,7 @@ impl<M: Seat> Room<M> {
             viewers: self.viewer_count(),
             since: self.since,
             reason: self.offline_reason.filter(|_| !self.online()),
+            waiting: self.waiting && !self.online(),
         })
         .to_json()
         .into()
@@ -249,7 +270,10 @@ impl<M: Seat> Room<M> {
 
     /// Everyone in the room.
     pub fn members(&self) -> impl Iterator<Item = &M> {
-        self.desktop.iter().chain(self.viewers.iter())
+        self.desktop
+            .iter()
+            .chain(self.viewers.iter())
+            .chain(self.watchers.iter())
     }
 }
 
@@ -357,7 +381,7 @@ mod tests {
 
     fn seat(session: SessionId, token: Option<&str>) -> TestSeat {
         TestSeat {
-            outbox: Outbox::new(session, 4).0,
+            outbox: Outbox::new(session, 4, 4).0,
             token: token.map(str::to_owned),
         }
     }

@@ -51,7 +51,7 @@ impl FakeSession {
         mode: ClientMode,
         token: Option<&str>,
     ) -> (Self, Result<Peers, JoinRefused>) {
-        let (outbox, frames) = Outbox::new(session, 64);
+        let (outbox, frames) = Outbox::new(session, 64, 4096);
         let (tx, updates) = mpsc::unbounded_channel();
         let probe = Probe(tx).start();
         let client_id = ClientId::new(id).unwrap();
@@ -62,6 +62,8 @@ impl FakeSession {
                 token: token.map(str::to_owned),
                 outbox,
                 updates: probe.recipient(),
+                access: (mode == ClientMode::Web)
+                    .then(|| deskbridge_auth::Access::anonymous(&client_id)),
             })
             .await
             .expect("the matchmaker answers");

@@ -115,7 +115,7 @@ mod tests {
     fn a_command_is_delivered_busy_or_offline() {
         let metrics = Metrics::new();
         let text = ByteString::from_static(BEEP);
-        let (desktop, rx) = Outbox::new(1, 4);
+        let (desktop, rx) = Outbox::new(1, 4, 4);
         for _ in 0..4 {
             assert_eq!(
                 deliver_command(Some(&desktop), EventKind::Beep, &text, &metrics),

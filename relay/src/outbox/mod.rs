@@ -5,12 +5,19 @@
 //! (and counted) once it is three-quarters full, so a slow viewer cannot grow the relay's memory or
 //! hold up anyone else, while replies and control frames may still use the last quarter.
 //!
+//! A fleet connection (one signed-in grid watching many desktops) holds one queue but joins each
+//! desktop's room with a *forwarding* clone of its outbox ([`Outbox::forwarding`]): frames the
+//! fan-out sends through it are wrapped in `forward` with that desktop's id. Its queue may also
+//! hold more frames ([`Outbox::raise_limit`]), since it carries every watched desktop's samples.
+//!
 //! Beside the queue live the two decisions every relaying path shares: [`fanout`] (one frame to
 //! every viewer) and [`command`] (what happens to a command for a desktop).
 
 pub mod command;
 pub mod fanout;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_ws::{CloseReason, Session};
@@ -45,19 +52,29 @@ pub enum SendError {
 pub struct Outbox {
     session: SessionId,
     tx: mpsc::Sender<Outbound>,
-    /// Free slots that must remain for a telemetry frame to be queued.
-    headroom: usize,
+    /// Frames this queue may hold now: at most the channel's bound, raised for a fleet
+    /// connection. Shared by every clone, so raising it applies to all.
+    limit: Arc<AtomicUsize>,
+    /// For a fleet connection's clone in one desktop's room: the `forward` prefix of that id.
+    forward: Option<Arc<str>>,
 }
 
 impl Outbox {
-    /// Creates the queue for `session` with room for `capacity` frames (at least 4).
-    pub fn new(session: SessionId, capacity: usize) -> (Self, mpsc::Receiver<Outbound>) {
+    /// Creates the queue for `session` with room for `capacity` frames (at least 4), which
+    /// [`Outbox::raise_limit`] may raise up to `most` later. The channel allocates as frames
+    /// arrive, so a high `most` costs nothing until it is used.
+    pub fn new(
+        session: SessionId,
+        capacity: usize,
+        most: usize,
+    ) -> (Self, mpsc::Receiver<Outbound>) {
         let capacity = capacity.max(4);
-        let (tx, rx) = mpsc::channel(capacity);
+        let (tx, rx) = mpsc::channel(most.max(capacity));
         let outbox = Self {
             session,
             tx,
-            headroom: capacity / 4,
+            limit: Arc::new(AtomicUsize::new(capacity)),
+            forward: None,
         };
         (outbox, rx)
     }
@@ -66,10 +83,36 @@ impl Outbox {
         self.session
     }
 
+    /// Lets this queue hold up to `capacity` frames (bounded by the channel's `most`).
+    pub fn raise_limit(&self, capacity: usize) {
+        self.limit
+            .store(capacity.min(self.tx.max_capacity()), Ordering::Relaxed);
+    }
+
+    /// A clone that the fan-out wraps in `forward` frames with `prefix` (see
+    /// [`deskbridge_protocol::forward_prefix`]): a fleet connection's seat in one desktop's room.
+    pub fn forwarding(&self, prefix: Arc<str>) -> Self {
+        Self {
+            forward: Some(prefix),
+            ..self.clone()
+        }
+    }
+
+    /// The `forward` prefix the fan-out wraps frames in, for a fleet connection's clone.
+    pub fn forward_prefix(&self) -> Option<&str> {
+        self.forward.as_deref()
+    }
+
+    /// Frames queued and not yet written.
+    fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Queues superseded-by-the-next data (cpu samples): refused while the queue is above the
-    /// telemetry limit.
+    /// telemetry limit (three quarters of its limit).
     pub fn send_telemetry(&self, frame: ByteString) -> Result<(), SendError> {
-        if self.tx.capacity() <= self.headroom {
+        let limit = self.limit.load(Ordering::Relaxed);
+        if self.queued() >= limit - limit / 4 {
             return Err(if self.tx.is_closed() {
                 SendError::Closed
             } else {
@@ -82,6 +125,12 @@ impl Outbox {
     /// Queues a frame that must not be dropped quietly (replies, commands, control); fails only
     /// if the queue is completely full or the session is gone.
     pub fn send(&self, frame: Outbound) -> Result<(), SendError> {
+        if self.tx.is_closed() {
+            return Err(SendError::Closed);
+        }
+        if self.queued() >= self.limit.load(Ordering::Relaxed) {
+            return Err(SendError::Full(DropReason::StuckClient));
+        }
         self.tx.try_send(frame).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SendError::Full(DropReason::StuckClient),
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,
@@ -132,7 +181,7 @@ mod tests {
 
     #[test]
     fn telemetry_stops_at_the_limit_but_control_frames_still_fit() {
-        let (outbox, mut rx) = Outbox::new(1, 8);
+        let (outbox, mut rx) = Outbox::new(1, 8, 8);
         let mut queued = 0;
         while outbox.send_telemetry(ByteString::from_static("{}")).is_ok() {
             queued += 1;
@@ -151,5 +200,23 @@ mod tests {
         rx.close();
         while rx.try_recv().is_ok() {}
         assert_eq!(outbox.send_text("x"), Err(SendError::Closed));
+    }
+
+    #[test]
+    fn a_raised_limit_holds_more_and_applies_to_every_clone() {
+        let (outbox, _rx) = Outbox::new(1, 8, 64);
+        let clone = outbox.forwarding(Arc::from("prefix"));
+        let mut queued = 0;
+        while clone.send_telemetry(ByteString::from_static("{}")).is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, 6);
+        outbox.raise_limit(1000);
+        while clone.send_telemetry(ByteString::from_static("{}")).is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, 48, "bounded by the channel: 64 less a quarter");
+        assert_eq!(clone.forward_prefix(), Some("prefix"));
+        assert_eq!(outbox.forward_prefix(), None);
     }
 }

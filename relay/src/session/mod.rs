@@ -28,11 +28,12 @@ use deskbridge_protocol::{
 use futures_util::Stream;
 use tokio::sync::oneshot;
 
+use crate::auth::SESSION_COOKIE;
 use crate::limits::connections::ConnectionGuard;
 use crate::limits::frame_guard::{FrameGuard, FrameRefused};
 use crate::limits::rate::{RateVerdict, SessionRate};
 use crate::matchmaker::messages::{
-    DesktopRoute, FindDesktop, Join, JoinRefused, Leave, PeerUpdate, Peers,
+    DesktopRoute, FindDesktop, Join, JoinRefused, Leave, PeerUpdate, Peers, Rescope, Unwatch, Watch,
 };
 use crate::metrics::Limit;
 use crate::outbox::command::{deliver_command, CommandOutcome};
@@ -40,6 +41,7 @@ use crate::outbox::fanout::fan_out;
 use crate::outbox::{self, Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
 use crate::state::RelayState;
 use crate::store::record::AuditRecord;
+use deskbridge_auth::{Access, Credential};
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
@@ -51,12 +53,17 @@ enum Phase {
     Joining,
     /// Paired and relaying.
     Joined(Member),
+    /// A fleet connection: the matchmaker seats it as a watcher of every desktop it may see;
+    /// it relays nothing itself.
+    Watching(Access),
 }
 
 struct Member {
     client_id: ClientId,
     mode: ClientMode,
     peers: Peers,
+    /// A viewer's access (what its role lets it send); `None` for a desktop.
+    access: Option<Access>,
 }
 
 pub struct WsSession {
@@ -76,6 +83,9 @@ pub struct WsSession {
     expires: Option<u64>,
     /// Why the desktop said it is leaving (`going_away`); `None` until it does.
     going_away: Option<OfflineReason>,
+    /// The signed-in page's session cookie, if the upgrade request carried one: the credential of
+    /// a `web` or `fleet` connection that sends no token.
+    cookie: Option<String>,
     /// Frees this connection's slot in the connection limits when the session ends.
     _slot: ConnectionGuard,
 }
@@ -100,7 +110,8 @@ impl WsSession {
             .max_frame_size(limit)
             .aggregate_continuations()
             .max_continuation_size(limit);
-        Self::start(state, socket, stream, req.peer_addr(), slot);
+        let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+        Self::start(state, socket, stream, req.peer_addr(), slot, cookie);
         Ok(response)
     }
 
@@ -111,9 +122,10 @@ impl WsSession {
         stream: AggregatedMessageStream,
         peer: Option<SocketAddr>,
         slot: ConnectionGuard,
+        cookie: Option<String>,
     ) {
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
-        let (outbox, rx) = Outbox::new(id, state.config.send_queue);
+        let (outbox, rx) = Outbox::new(id, state.config.send_queue, state.config.fleet_send_queue);
         let (abort_tx, abort_rx) = oneshot::channel();
         actix_web::rt::spawn(outbox::run_writer(socket, rx, abort_rx));
         state.metrics.connections().inc();
@@ -132,6 +144,7 @@ impl WsSession {
                 jti: None,
                 expires: None,
                 going_away: None,
+                cookie,
                 _slot: slot,
                 id,
                 peer,
@@ -219,6 +232,13 @@ impl WsSession {
                 // ctx.wait() holds the stream while joining; reaching this is a bug, not input.
                 log::error!("session {}: message while joining", self.id);
             }
+            (Phase::Watching(_), Ok(message)) => {
+                let message = match message.kind() {
+                    EventKind::Authentication => "already authenticated; open a new connection to change id or mode".to_owned(),
+                    kind => format!("a fleet connection only watches; open a web connection for the desktop to send {}", kind.name()),
+                };
+                self.reject(ErrorCode::NotAllowed, &message);
+            }
             (Phase::Joined(member), Ok(ClientMessage::GoingAway(going)))
                 if member.mode == ClientMode::Desktop =>
             {
@@ -243,10 +263,11 @@ impl WsSession {
     }
 
     fn authenticate(&mut self, auth: Authentication, ctx: &mut Context<Self>) {
-        match self.state.auth.admit(&auth) {
+        let access = match self.state.auth.admit(&auth, self.cookie.as_deref()) {
             Ok(admitted) => {
                 self.jti = admitted.jti;
                 self.expires = admitted.expires;
+                admitted.access
             }
             Err(why) => {
                 self.state.metrics.auth_failures().inc();
@@ -260,7 +281,7 @@ impl WsSession {
                     "session {}: refused {} {} from {}: {why}",
                     self.id,
                     auth.client_mode,
-                    auth.client_id,
+                    fmt_id(auth.client_id.as_ref()),
                     fmt_peer(self.peer)
                 );
                 self.fail(
@@ -271,26 +292,65 @@ impl WsSession {
                 );
                 return;
             }
-        }
+        };
+        let (Some(client_id), ClientMode::Desktop | ClientMode::Web) =
+            (auth.client_id.clone(), auth.client_mode)
+        else {
+            match access {
+                Some(access) => self.watch(access, ctx),
+                // The authenticator gives every fleet connection an access; kept total.
+                None => self.close_with(ctx, close::policy("unauthorized")),
+            }
+            return;
+        };
         self.phase = Phase::Joining;
         let join = Join {
-            client_id: auth.client_id.clone(),
+            client_id: client_id.clone(),
             mode: auth.client_mode,
             token: self.jti.clone(),
             outbox: self.outbox.clone(),
             updates: ctx.address().recipient(),
+            access: access.clone(),
         };
         self.state
             .matchmaker
             .send(join)
             .into_actor(self)
-            .map(move |result, act, ctx| act.joined(auth, result, ctx))
+            .map(move |result, act, ctx| {
+                act.joined(client_id, auth.client_mode, access, result, ctx)
+            })
             .wait(ctx);
+    }
+
+    /// A fleet connection authenticated: from now on it carries every desktop its access may
+    /// see, so its queue may hold more, and the matchmaker seats it wherever it may watch.
+    fn watch(&mut self, access: Access, ctx: &mut Context<Self>) {
+        let metrics = &self.state.metrics;
+        metrics.sessions_unauthenticated().dec();
+        metrics.sessions(ClientMode::Fleet).inc();
+        log::info!(
+            "session {}: authenticated as fleet of {} ({}, desktops {}) from {}",
+            self.id,
+            access.by,
+            access.role,
+            access.desktops,
+            fmt_peer(self.peer)
+        );
+        self.outbox.raise_limit(self.state.config.fleet_send_queue);
+        self.state.matchmaker.do_send(Watch {
+            access: access.clone(),
+            outbox: self.outbox.clone(),
+            updates: ctx.address().recipient(),
+        });
+        self.follow_credentials(&access, ctx);
+        self.phase = Phase::Watching(access);
     }
 
     fn joined(
         &mut self,
-        auth: Authentication,
+        client_id: ClientId,
+        mode: ClientMode,
+        access: Option<Access>,
         result: Result<Result<Peers, JoinRefused>, MailboxError>,
         ctx: &mut Context<Self>,
     ) {
@@ -298,30 +358,32 @@ impl WsSession {
         match result {
             Ok(Ok(joined)) => {
                 metrics.sessions_unauthenticated().dec();
-                metrics.sessions(auth.client_mode).inc();
+                metrics.sessions(mode).inc();
+                let by = access
+                    .as_ref()
+                    .map(|a| format!(" by {} ({})", a.by, a.role))
+                    .unwrap_or_default();
                 log::info!(
-                    "session {}: authenticated as {} {} from {}",
+                    "session {}: authenticated as {mode} {client_id}{by} from {}",
                     self.id,
-                    auth.client_mode,
-                    auth.client_id,
                     fmt_peer(self.peer)
                 );
-                if self.jti.is_some() {
+                if let Some(access) = &access {
+                    self.follow_credentials(access, ctx);
+                } else {
                     self.watch_revocations(ctx);
+                    self.end_at_expiry(ctx);
                 }
-                self.end_at_expiry(ctx);
                 self.phase = Phase::Joined(Member {
-                    client_id: auth.client_id,
-                    mode: auth.client_mode,
+                    client_id,
+                    mode,
                     peers: joined,
+                    access,
                 });
             }
             Ok(Err(JoinRefused::TooManyViewers { limit })) => {
                 self.phase = Phase::Unauthenticated;
-                let message = format!(
-                    "{} already has {limit} viewers, the most allowed",
-                    auth.client_id
-                );
+                let message = format!("{client_id} already has {limit} viewers, the most allowed");
                 self.fail(
                     ctx,
                     ErrorCode::TooManyViewers,
@@ -353,6 +415,19 @@ impl WsSession {
             };
             self.reject(ErrorCode::NotAllowed, &message);
             return;
+        }
+        if let (Route::Command, Some(access)) = (kind.route(), &member.access) {
+            if !access.may_act(member.client_id.as_str()) {
+                let message = format!(
+                    "{} may watch {} but not send {}: that takes the operator role",
+                    access.by,
+                    member.client_id,
+                    kind.name()
+                );
+                self.reject(ErrorCode::NotAllowed, &message);
+                self.audit_command(kind, "not_allowed");
+                return;
+            }
         }
         match (kind.route(), &member.peers) {
             (
@@ -396,15 +471,23 @@ impl WsSession {
         }
     }
 
-    /// Counts a refused command and tells the viewer; a delivered one was counted where it was
-    /// queued, so there is nothing left to do.
-    fn report_command(&self, kind: EventKind, outcome: CommandOutcome) {
+    /// Records a command and its outcome in the audit log (a no-op without a store).
+    fn audit_command(&self, kind: EventKind, outcome: &str) {
         if let Phase::Joined(member) = &self.phase {
-            let (by, from) = (self.jti.as_deref(), self.peer.map(|p| p.ip()));
-            let (desktop, outcome) = (&member.client_id, outcome.as_str());
+            let by = member
+                .access
+                .as_ref()
+                .map_or("anonymous", |a| a.by.as_str());
+            let (from, desktop) = (self.peer.map(|p| p.ip()), &member.client_id);
             let record = AuditRecord::command(by, from, desktop, kind.name(), outcome);
             self.state.store.audit(record);
         }
+    }
+
+    /// Counts a refused command and tells the viewer; a delivered one was counted where it was
+    /// queued, so there is nothing left to do.
+    fn report_command(&self, kind: EventKind, outcome: CommandOutcome) {
+        self.audit_command(kind, outcome.as_str());
         if outcome != CommandOutcome::Delivered {
             outcome.count(kind, &self.state.metrics);
         }
@@ -519,6 +602,78 @@ impl WsSession {
                 log::info!("session {}: websocket protocol error: {other}", self.id);
                 self.close_with(ctx, close::protocol_error());
             }
+        }
+    }
+
+    /// A viewer or fleet connection keeps to its credentials while it lives: it closes when its
+    /// token is revoked, when it expires (a signed-in page's session is renewed over HTTP while
+    /// the page is open, so its connections end by revocation — sign-out — instead), and, for a
+    /// signed-in person, it follows every edit of the users file.
+    fn follow_credentials(&self, access: &Access, ctx: &mut Context<Self>) {
+        self.watch_revocations(ctx);
+        if access.credential != Credential::Session {
+            self.end_at_expiry(ctx);
+        }
+        if access.user.is_none() {
+            return;
+        }
+        let mut users = self.state.auth.users.subscribe();
+        users.mark_unchanged();
+        let session = ctx.address();
+        actix_web::rt::spawn(async move {
+            while users.changed().await.is_ok() {
+                if session.try_send(UsersChanged).is_err() && !session.connected() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// The users file changed: re-read this connection's access. A removed person is signed out;
+    /// a viewer who may no longer see its desktop is closed; a fleet connection stops watching
+    /// what it may no longer see; a changed role applies to the next command.
+    fn credentials_changed(&mut self, ctx: &mut Context<Self>) {
+        let users = self.state.auth.users.current();
+        let current = match &self.phase {
+            Phase::Joined(Member {
+                access: Some(access),
+                ..
+            })
+            | Phase::Watching(access) => access,
+            _ => return,
+        };
+        let Some(fresh) = current.refreshed(users.as_deref()) else {
+            let message = format!(
+                "{} was removed from the users file; sign in again",
+                current.by
+            );
+            self.credentials_ended(ctx, &message, "user removed");
+            return;
+        };
+        if fresh == *current {
+            return;
+        }
+        log::info!(
+            "session {}: {}'s access changed: {} on {}",
+            self.id,
+            fresh.by,
+            fresh.role,
+            fresh.desktops
+        );
+        match &mut self.phase {
+            Phase::Joined(member) if !fresh.may_see(member.client_id.as_str()) => {
+                let message = format!("{} may no longer see {}", fresh.by, member.client_id);
+                self.credentials_ended(ctx, &message, "no longer allowed");
+            }
+            Phase::Joined(member) => member.access = Some(fresh),
+            Phase::Watching(access) => {
+                *access = fresh.clone();
+                self.state.matchmaker.do_send(Rescope {
+                    session: self.id,
+                    access: fresh,
+                });
+            }
+            _ => {}
         }
     }
 
@@ -647,6 +802,11 @@ impl Actor for WsSession {
                     member.client_id
                 );
             }
+            Phase::Watching(access) => {
+                metrics.sessions(ClientMode::Fleet).dec();
+                self.state.matchmaker.do_send(Unwatch { session: self.id });
+                log::info!("session {}: fleet of {} disconnected", self.id, access.by);
+            }
             Phase::Unauthenticated | Phase::Joining => {
                 metrics.sessions_unauthenticated().dec();
                 log::info!("session {}: disconnected before authenticating", self.id);
@@ -706,6 +866,19 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
     }
 }
 
+/// The users file changed (see [`WsSession::follow_credentials`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct UsersChanged;
+
+impl Handler<UsersChanged> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, _: UsersChanged, ctx: &mut Context<Self>) {
+        self.credentials_changed(ctx);
+    }
+}
+
 impl Handler<PeerUpdate> for WsSession {
     type Result = ();
 
@@ -726,6 +899,10 @@ impl Handler<PeerUpdate> for WsSession {
             (update, _) => log::debug!("session {}: ignoring {update:?}", self.id),
         }
     }
+}
+
+fn fmt_id(id: Option<&ClientId>) -> String {
+    id.map_or_else(|| "(no id)".to_owned(), ToString::to_string)
 }
 
 fn fmt_peer(peer: Option<SocketAddr>) -> String {

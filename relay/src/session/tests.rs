@@ -32,7 +32,8 @@ const WITHIN: Duration = Duration::from_secs(3);
 /// A relay's shared state without an HTTP server: a real matchmaker, anonymous clients allowed.
 fn relay(config: Config) -> (web::Data<RelayState>, watch::Sender<bool>) {
     let metrics = Arc::new(Metrics::new());
-    let auth = Authenticator::new(None, config.clock_skew, true, None).expect("anonymous auth");
+    let auth =
+        Authenticator::new(None, config.clock_skew, true, None, None).expect("anonymous auth");
     let (shutdown, shutdown_rx) = watch::channel(false);
     let state = RelayState {
         matchmaker: Matchmaker::new(&config, metrics.clone()).start(),

@@ -50,15 +50,6 @@ impl Sample {
     }
 }
 
-/// Who did something, as the audit log names them. Never a token or a password: a token is
-/// named by the first 8 characters of its id (`jti`), which the revocation list also uses.
-pub fn who(jti: Option<&str>) -> String {
-    match jti {
-        Some(jti) => format!("token {}", jti.chars().take(8).collect::<String>()),
-        None => "anonymous".to_owned(),
-    }
-}
-
 /// The kinds of audit record. Sign-ins and share links join them as those features land; the
 /// name is what `/api/audit` shows in `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +75,8 @@ pub struct AuditRecord {
     /// Unix milliseconds, the relay's clock.
     pub ts: u64,
     pub kind: AuditKind,
-    /// Who: see [`who`].
+    /// Who, as `deskbridge_auth::Access::by` names them (`token 1a2b3c4d`, a user's name,
+    /// `share link`, `anonymous`); never a token or a password.
     pub by: String,
     /// The client's address, when known.
     pub from: Option<String>,
@@ -100,7 +92,7 @@ impl AuditRecord {
         kind: AuditKind,
         by: String,
         from: Option<IpAddr>,
-        desktop: &ClientId,
+        desktop: Option<&ClientId>,
         detail: Value,
     ) -> Self {
         Self {
@@ -108,7 +100,7 @@ impl AuditRecord {
             kind,
             by,
             from: from.map(|a| a.to_string()),
-            desktop: Some(desktop.to_string()),
+            desktop: desktop.map(ClientId::to_string),
             detail,
         }
     }
@@ -130,15 +122,15 @@ impl AuditRecord {
             AuditKind::TokenRefused,
             by.to_owned(),
             from,
-            &auth.client_id,
+            auth.client_id.as_ref(),
             json!({ "mode": auth.client_mode.as_str(), "reason": why.to_string() }),
         )
     }
 
-    /// A command from the viewer with token `jti` (`None`: anonymous) to `desktop`, and its
-    /// outcome (`delivered`, `busy`, `limited`, `offline`, `unreachable`).
+    /// A command from `by` to `desktop`, and its outcome (`delivered`, `busy`, `limited`,
+    /// `offline`, `unreachable`, `not_allowed`).
     pub fn command(
-        jti: Option<&str>,
+        by: &str,
         from: Option<IpAddr>,
         desktop: &ClientId,
         command: &str,
@@ -146,9 +138,9 @@ impl AuditRecord {
     ) -> Self {
         Self::new(
             AuditKind::Command,
-            who(jti),
+            by.to_owned(),
             from,
-            desktop,
+            Some(desktop),
             json!({ "command": command, "outcome": outcome }),
         )
     }
@@ -194,11 +186,5 @@ mod tests {
         );
         let sample = Sample::of(&id, &cpu(None), now);
         assert_eq!((sample.value, sample.memory_used), (12.5, Some(10)));
-    }
-
-    #[test]
-    fn who_names_a_token_by_its_id_prefix_only() {
-        assert_eq!(who(Some("0123456789abcdef")), "token 01234567");
-        assert_eq!(who(None), "anonymous");
     }
 }

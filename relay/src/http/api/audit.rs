@@ -5,8 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use deskbridge_protocol::ClientId;
 use serde::{Deserialize, Serialize};
 
-use super::access::authorize;
-use super::api::{client_id, params, ApiError};
+use super::desktop_access::{desktop_access, Records};
+use super::error::ApiError;
+use super::params::{client_id, internal, no_store, params};
 use crate::state::RelayState;
 use crate::store::query::AuditEntry;
 
@@ -34,15 +35,15 @@ pub async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     let params: AuditParams = params(&req)?;
     let desktop = client_id(&params.desktop)?;
-    authorize(&req, &state, &desktop)?;
+    desktop_access(&req, &state, &desktop, Records::Audit)?;
     let since = params.since.unwrap_or(0);
     let store = state.store.clone();
     let wanted = desktop.clone();
     let (records, more) = web::block(move || store.audit_log(&wanted, since))
         .await
-        .map_err(|e| ApiError::internal("audit query", e))?
-        .map_err(|e| ApiError::internal("audit query", e))?
-        .ok_or_else(ApiError::no_store)?;
+        .map_err(|e| internal("audit query", e))?
+        .map_err(|e| internal("audit query", e))?
+        .ok_or_else(no_store)?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(AuditAnswer {

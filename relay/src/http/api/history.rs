@@ -11,8 +11,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use deskbridge_protocol::ClientId;
 use serde::{Deserialize, Serialize};
 
-use super::access::authorize;
-use super::api::{client_id, params, ApiError};
+use super::desktop_access::{desktop_access, Records};
+use super::error::ApiError;
+use super::params::{bad_request, client_id, internal, no_store, params};
 use crate::state::RelayState;
 use crate::store::query::{History, Step, MAX_POINTS};
 use crate::store::record::now_ms;
@@ -43,16 +44,16 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let params: Params = params(&req)?;
     let id = client_id(&params.id)?;
-    authorize(&req, &state, &id)?;
+    desktop_access(&req, &state, &id, Records::History)?;
     if !state.store.is_enabled() {
-        return Err(ApiError::no_store());
+        return Err(no_store());
     }
     let to = params.to.unwrap_or_else(|| now_ms() + 1);
     let from = params
         .from
         .unwrap_or_else(|| to.saturating_sub(DEFAULT_RANGE_MS));
     if from >= to {
-        return Err(ApiError::bad_request(
+        return Err(bad_request(
             "bad_range",
             format!("from ({from}) must be before to ({to}); both are Unix milliseconds"),
         ));
@@ -60,7 +61,7 @@ pub async fn history(
     let step = match params.step.as_deref() {
         None => None,
         Some(text) => Some(Step::parse(text).ok_or_else(|| {
-            ApiError::bad_request(
+            bad_request(
                 "bad_step",
                 format!("step must be `raw` or a number of milliseconds, not {text:?}"),
             )
@@ -68,7 +69,7 @@ pub async fn history(
     };
     if let Some(step) = step {
         if step.points(from, to) > MAX_POINTS {
-            return Err(ApiError::bad_request(
+            return Err(bad_request(
                 "too_many_points",
                 format!(
                     "at most {MAX_POINTS} points per request: a larger step, or a shorter range"
@@ -80,9 +81,9 @@ pub async fn history(
     let wanted = id.clone();
     let found = web::block(move || store.history(&wanted, from, to, step))
         .await
-        .map_err(|e| ApiError::internal("history query", e))?
-        .map_err(|e| ApiError::internal("history query", e))?
-        .ok_or_else(ApiError::no_store)?;
+        .map_err(|e| internal("history query", e))?
+        .map_err(|e| internal("history query", e))?
+        .ok_or_else(no_store)?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(Answer {
