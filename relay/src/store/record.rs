@@ -116,7 +116,7 @@ impl AuditRecord {
         let by = if auth.token.is_some() {
             "unverified token"
         } else {
-            "anonymous"
+            "no token"
         };
         Self::new(
             AuditKind::TokenRefused,
