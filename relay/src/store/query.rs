@@ -218,8 +218,8 @@ pub fn history(
     Ok(out)
 }
 
-/// One audit record as `/api/audit` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One audit record as `/api/audit` shows it (and as the JetStream store keeps it).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     pub ts: u64,
     pub kind: String,

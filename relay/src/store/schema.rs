@@ -78,6 +78,8 @@ pub enum StoreError {
     Newer { path: String, found: i64 },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("store (JetStream): {0}")]
+    JetStream(String),
 }
 
 /// Opens (creating if need be) the database at `path` with the settings every connection uses.

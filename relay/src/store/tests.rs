@@ -34,6 +34,10 @@ fn writer(dir: &tempfile::TempDir, config: StoreConfig) -> (Writer, Arc<StoreMet
     (Writer::new(conn, config, metrics.clone()), metrics)
 }
 
+fn metrics_for_test() -> Arc<StoreMetrics> {
+    Arc::new(StoreMetrics::register(&mut Registry::default()))
+}
+
 fn reader(config: &StoreConfig) -> rusqlite::Connection {
     schema::connect(&config.database()).unwrap()
 }
@@ -154,19 +158,18 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn the_thread_writes_in_batches_and_only_desktops_samples() {
+#[tokio::test]
+async fn the_thread_writes_in_batches_and_only_desktops_samples() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = StoreConfig::new(dir.path().join("data"));
     config.batch_interval = Duration::from_millis(300);
-    let mut registry = Registry::default();
-    let store = Store::open(&config, &mut registry).unwrap();
+    let store = Store::open(&config, metrics_for_test()).unwrap();
     let id = ClientId::new("desk").unwrap();
     for i in 0..1000 {
         store.observe(&id, ClientMode::Desktop, &cpu(f64::from(i % 100)));
     }
     store.observe(&id, ClientMode::Web, &cpu(1.0));
-    let metrics = store.inner.as_ref().unwrap().metrics.clone();
+    let metrics = store.metrics().unwrap();
     wait_for("1000 samples written", || {
         metrics.written(Kind::Sample).get() == 1000
     });
@@ -178,6 +181,7 @@ fn the_thread_writes_in_batches_and_only_desktops_samples() {
     let now = super::record::now_ms();
     let history = store
         .history(&id, now - 60_000, now + 1000, Some(Step::Raw))
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -185,27 +189,25 @@ fn the_thread_writes_in_batches_and_only_desktops_samples() {
         1000,
         "the viewer's cpu was not recorded"
     );
-    store.close();
+    store.close().await;
     // Closed: later samples are refused without blocking.
     store.observe(&id, ClientMode::Desktop, &cpu(1.0));
     assert!(!Store::disabled().is_enabled());
-    assert!(Store::disabled()
-        .history(&id, 0, 1, None)
-        .unwrap()
-        .is_none());
+    let none = Store::disabled().history(&id, 0, 1, None).await.unwrap();
+    assert!(none.is_none());
 }
 
-#[test]
-fn a_store_that_cannot_keep_up_drops_and_counts_instead_of_blocking() {
+#[tokio::test]
+async fn a_store_that_cannot_keep_up_drops_and_counts_instead_of_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = StoreConfig::new(dir.path());
     config.queue = 16;
     config.batch_interval = Duration::from_millis(10);
-    let store = Store::open(&config, &mut Registry::default()).unwrap();
+    let store = Store::open(&config, metrics_for_test()).unwrap();
     // Another process holds the write lock: the store's thread waits in its first batch.
     let blocker = reader(&config);
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let metrics = store.inner.as_ref().unwrap().metrics.clone();
+    let metrics = store.metrics().unwrap();
     let queue_full = || {
         metrics
             .dropped(Kind::Sample, super::metrics::DropReason::QueueFull)
@@ -220,7 +222,7 @@ fn a_store_that_cannot_keep_up_drops_and_counts_instead_of_blocking() {
         sent += 1;
     }
     blocker.execute_batch("COMMIT").unwrap();
-    store.close();
+    store.close().await;
     let write_failed = metrics
         .dropped(Kind::Sample, super::metrics::DropReason::WriteFailed)
         .get();

@@ -1,5 +1,5 @@
 //! `GET /api/audit?desktop=ID&since=…`: one desktop's audit log from the store (who did what,
-//! from where, with what outcome). The query runs on a blocking thread (`web::block`).
+//! from where, with what outcome). The store runs the query off the actix workers.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use deskbridge_protocol::ClientId;
@@ -37,11 +37,10 @@ pub async fn audit(
     let desktop = client_id(&params.desktop)?;
     desktop_access(&req, &state, &desktop, Records::Audit)?;
     let since = params.since.unwrap_or(0);
-    let store = state.store.clone();
-    let wanted = desktop.clone();
-    let (records, more) = web::block(move || store.audit_log(&wanted, since))
+    let (records, more) = state
+        .store
+        .audit_log(&desktop, since)
         .await
-        .map_err(|e| internal("audit query", e))?
         .map_err(|e| internal("audit query", e))?
         .ok_or_else(no_store)?;
     Ok(HttpResponse::Ok()

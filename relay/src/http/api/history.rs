@@ -4,8 +4,8 @@
 //! for at most ~2,000 points). The answer:
 //! `{"id","from","to","step","points":[[ts,min,mean,max],…],"memory_used":[…]}`.
 //!
-//! The query runs on a blocking thread (`web::block`), never on the actix worker that serves
-//! sockets.
+//! The store runs the query off the actix workers (a blocking thread for SQLite, a network request
+//! for JetStream).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use deskbridge_protocol::ClientId;
@@ -77,11 +77,10 @@ pub async fn history(
             ));
         }
     }
-    let store = state.store.clone();
-    let wanted = id.clone();
-    let found = web::block(move || store.history(&wanted, from, to, step))
+    let found = state
+        .store
+        .history(&id, from, to, step)
         .await
-        .map_err(|e| internal("history query", e))?
         .map_err(|e| internal("history query", e))?
         .ok_or_else(no_store)?;
     Ok(HttpResponse::Ok()
