@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use deskbridge_relay::Config;
-use deskbridge_testkit::cluster::{cluster_config, start_node, Nats, CLUSTER_WAIT};
+use deskbridge_testkit::cluster::{cluster_config, metric, start_node, Nats, CLUSTER_WAIT};
 use deskbridge_testkit::store::{api_until, now_ms, test_store};
 use deskbridge_testkit::Client;
 use serde_json::{json, Value};
@@ -80,6 +80,15 @@ async fn every_node_answers_every_range_from_jetstream() {
         70.0,
         "the current minute, on the fly"
     );
+    // Samples counted once each, when JetStream acknowledged them; a minute's aggregate is not a
+    // sample.
+    let series = "deskbridge_store_written_total{kind=\"sample\"}";
+    let deadline = std::time::Instant::now() + CLUSTER_WAIT;
+    while metric(a.addr(), series).await < 3.0 {
+        assert!(std::time::Instant::now() < deadline, "acknowledgements");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(metric(a.addr(), series).await, 3.0);
 
     // A command sent through node B, audited there, read on node A.
     web.send(r#"{"event":"beep","id":"b-1"}"#).await;

@@ -31,7 +31,9 @@ const MAX_IN_FLIGHT: usize = 16_384;
 /// How long closing waits for the last acknowledgements.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-type Ack = Pin<Box<dyn std::future::Future<Output = (Kind, bool)> + Send>>;
+/// What an acknowledgement counts as: a sample or an audit record, or nothing (a minute's
+/// aggregate, derived from samples already counted).
+type Ack = Pin<Box<dyn std::future::Future<Output = (Option<Kind>, bool)> + Send>>;
 
 struct Writer {
     js: jetstream::Context,
@@ -97,7 +99,7 @@ impl Writer {
             memory_used: s.memory_used,
         };
         let subject = wire::subject("samples", Some(&s.id));
-        self.publish(Kind::Sample, subject, &raw).await;
+        self.publish(Some(Kind::Sample), subject, &raw).await;
     }
 
     async fn audit(&mut self, a: AuditRecord) {
@@ -111,7 +113,7 @@ impl Writer {
             desktop: a.desktop,
             detail: a.detail,
         };
-        self.publish(Kind::Audit, subject, &entry).await;
+        self.publish(Some(Kind::Audit), subject, &entry).await;
     }
 
     /// Publishes every open minute that ended `MINUTE_GRACE_MS` before `now`.
@@ -126,12 +128,17 @@ impl Writer {
             if let Some(minute) = self.open.remove(&key) {
                 let subject = wire::subject("minutes", Some(&key.0));
                 // A minute's aggregate is not a sample: its failures are logged, not counted.
-                self.publish(Kind::Sample, subject, &minute).await;
+                self.publish(None, subject, &minute).await;
             }
         }
     }
 
-    async fn publish(&mut self, kind: Kind, subject: String, record: &impl serde::Serialize) {
+    async fn publish(
+        &mut self,
+        kind: Option<Kind>,
+        subject: String,
+        record: &impl serde::Serialize,
+    ) {
         if !self.ready {
             self.count(kind, false);
             return;
@@ -166,14 +173,14 @@ impl Writer {
         }
     }
 
-    fn count(&self, kind: Kind, ok: bool) {
-        if ok {
-            self.metrics.written(kind).inc();
-        } else {
-            self.metrics.dropped(kind, DropReason::WriteFailed).inc();
-            if self.metrics.may_complain() {
-                log::error!("store: JetStream did not take a record (dropped; relaying goes on; logged once a minute)");
-            }
+    fn count(&self, kind: Option<Kind>, ok: bool) {
+        match kind {
+            Some(kind) if ok => self.metrics.written(kind).inc(),
+            Some(kind) => self.metrics.dropped(kind, DropReason::WriteFailed).inc(),
+            None => 0,
+        };
+        if !ok && self.metrics.may_complain() {
+            log::error!("store: JetStream did not take a record (dropped; relaying goes on; logged once a minute)");
         }
     }
 
