@@ -41,6 +41,17 @@ impl Client {
         Self::from_framed(framed)
     }
 
+    /// Opens `ws://ADDR/ws` with extra request headers (a `Cookie`, an `Origin`) without
+    /// authenticating.
+    pub async fn connect_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> Self {
+        let mut request = awc::Client::new().ws(ws_url(addr)).max_frame_size(1 << 20);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let (_, framed) = request.connect().await.expect("websocket handshake");
+        Self::from_framed(framed)
+    }
+
     /// Wraps a connection made some other way (TLS, custom headers).
     pub fn from_framed(framed: Framed) -> Self {
         Self {

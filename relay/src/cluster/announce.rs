@@ -24,6 +24,10 @@ pub struct Announcement {
     /// Viewers of the id connected to this node.
     #[serde(default)]
     pub viewers: u32,
+    /// Fleet connections on this node watching the id from a grid (not viewers: they take no
+    /// viewer slot), so the desktop's node forwards its telemetry to them too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub watchers: u32,
     /// "I just started holding this id (or came back): everyone holding it, announce yourselves."
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub query: bool,
@@ -31,6 +35,10 @@ pub struct Announcement {
     /// here and no desktop took its place, so viewers on every node read the same reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gone: Option<OfflineReason>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Announcement {
@@ -54,6 +62,7 @@ mod tests {
             seq: 7,
             desktop: Some(1_764_093_600_000),
             viewers: 2,
+            watchers: 0,
             query: false,
             gone: None,
         };

@@ -9,6 +9,7 @@
 //! - [`publisher`]: the node's bounded publish queue, so sessions never wait for NATS.
 //! - [`remote`]: what sessions call: forward telemetry/replies, send a command, fetch history.
 //! - [`announce`], [`presence`]: nodes' per-id state, merged into `presence` by the matchmaker.
+//! - [`directory`]: which ids exist anywhere in the cluster, for fleet grids.
 //! - [`metrics`], [`config`]: `/metrics` counters and the settings.
 //!
 //! Forwarded client messages travel as their original bytes; the event name is the subject's
@@ -16,6 +17,7 @@
 
 pub mod announce;
 pub mod config;
+pub mod directory;
 pub mod link;
 pub mod metrics;
 pub mod presence;

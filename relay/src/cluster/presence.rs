@@ -14,6 +14,7 @@ struct Entry {
     seq: u64,
     desktop: Option<u64>,
     viewers: u32,
+    watchers: u32,
     expires: Instant,
 }
 
@@ -32,6 +33,7 @@ impl RemoteNodes {
             seq: a.seq,
             desktop: a.desktop,
             viewers: a.viewers,
+            watchers: a.watchers,
             expires,
         };
         match self.entries.iter_mut().find(|e| e.node == a.node) {
@@ -57,6 +59,11 @@ impl RemoteNodes {
     /// Viewers on other nodes.
     pub fn viewers(&self) -> u32 {
         self.entries.iter().map(|e| e.viewers).sum()
+    }
+
+    /// Fleet watchers on other nodes.
+    pub fn watchers(&self) -> u32 {
+        self.entries.iter().map(|e| e.watchers).sum()
     }
 
     /// The newest desktop on another node: `(connected at, node)`.
@@ -90,6 +97,7 @@ mod tests {
             seq,
             desktop,
             viewers,
+            watchers: 0,
             query: false,
             gone: None,
         }

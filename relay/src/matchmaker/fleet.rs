@@ -26,6 +26,7 @@ use deskbridge_protocol::{
 use super::messages::{DesktopSummary, Expect, ListDesktops, PeerUpdate, Rescope, Unwatch, Watch};
 use super::room::{Member, Room};
 use super::{welcome, Known, Matchmaker};
+use crate::cluster::directory::{self, Listing};
 use crate::cluster::link::Control;
 use crate::outbox::{Outbox, SessionId};
 
@@ -112,9 +113,31 @@ impl Matchmaker {
     }
 
     /// [`Self::note_known`]; `waiting` for an id added from the page, whose desktop has not
-    /// connected yet.
+    /// connected yet. In cluster mode, an id this node learns of first hand (a desktop here, an
+    /// id added here) is listed in the cluster's directory too.
     fn note_known_as(&mut self, client_id: &ClientId, waiting: bool, ctx: &mut Context<Self>) {
-        if self.known.contains_key(client_id) {
+        self.learn(client_id, waiting, ctx);
+        if let Some(cluster) = &self.cluster {
+            let (seen, added) = if waiting {
+                (&[][..], std::slice::from_ref(client_id))
+            } else {
+                (std::slice::from_ref(client_id), &[][..])
+            };
+            directory::publish(&cluster.node, seen, added, false);
+        }
+    }
+
+    /// Records `client_id` as known (`waiting` if it was added and never seen): new to this relay,
+    /// every fleet connection that may see it starts watching it; already known as waiting and now
+    /// seen, it stops waiting.
+    pub(super) fn learn(&mut self, client_id: &ClientId, waiting: bool, ctx: &mut Context<Self>) {
+        if let Some(known) = self.known.get_mut(client_id) {
+            if known.waiting && !waiting {
+                known.waiting = false;
+                if let Some(room) = self.rooms.get_mut(client_id) {
+                    room.waiting = false;
+                }
+            }
             return;
         }
         self.remember(
@@ -143,6 +166,38 @@ fn tell_desktop(room: &Room) {
         desktop
             .updates
             .do_send(PeerUpdate::Viewers(room.viewer_outboxes()));
+    }
+}
+
+impl Handler<Listing> for Matchmaker {
+    type Result = ();
+
+    /// Another node's directory listing: learn its ids; answer a query with everything known.
+    fn handle(&mut self, listing: Listing, ctx: &mut Context<Self>) {
+        for id in &listing.ids {
+            self.learn(id, false, ctx);
+        }
+        for id in &listing.waiting {
+            self.learn(id, true, ctx);
+        }
+        if listing.query {
+            self.publish_directory(false);
+        }
+    }
+}
+
+impl Matchmaker {
+    /// Cluster mode: lists every id this node knows in the directory; `query` asks the other
+    /// nodes to do the same (after this node (re)connected to NATS).
+    pub(super) fn publish_directory(&self, query: bool) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let (waiting, seen): (Vec<_>, Vec<_>) = self.known.iter().partition(|(_, k)| k.waiting);
+        let ids = |list: Vec<(&ClientId, &Known)>| -> Vec<ClientId> {
+            list.into_iter().map(|(id, _)| id.clone()).collect()
+        };
+        directory::publish(&cluster.node, &ids(seen), &ids(waiting), query);
     }
 }
 

@@ -104,6 +104,7 @@ impl ClusterSide {
             seq: self.node.next_seq(),
             desktop: room.desktop.as_ref().map(|_| room.desktop_epoch),
             viewers: room.viewers.len() as u32,
+            watchers: room.watchers.len() as u32,
             query,
             gone: room.local_gone,
         };
@@ -119,6 +120,7 @@ impl ClusterSide {
                 seq: self.node.next_seq(),
                 desktop: None,
                 viewers: 0,
+                watchers: 0,
                 query: false,
                 gone: room.local_gone,
             };
@@ -213,8 +215,9 @@ impl Matchmaker {
         if self.cluster.is_none() {
             return;
         }
-        if announcement.desktop.is_some() && !self.known.contains_key(client_id) {
-            self.note_known(client_id, ctx);
+        if announcement.desktop.is_some() {
+            // Second hand: the desktop's node listed it in the directory itself.
+            self.learn(client_id, false, ctx);
         }
         let (Some(cluster), Some(room)) = (&self.cluster, self.rooms.get_mut(client_id)) else {
             return; // not held here (any more)
@@ -255,7 +258,7 @@ impl Matchmaker {
         // A desktop that appeared, moved or went away elsewhere: viewers here route to it.
         room.reroute();
         room.remote_viewers
-            .store(room.remote.viewers() > 0, Ordering::Relaxed);
+            .store(room.remote_audience(), Ordering::Relaxed);
         if room.is_empty() {
             // Our desktop was replaced and no viewer is here: this node holds nothing now.
             cluster.farewell(room);
@@ -311,7 +314,7 @@ impl Matchmaker {
                     room.offline_reason = Some(OfflineReason::Lost);
                 }
                 room.remote_viewers
-                    .store(room.remote.viewers() > 0, Ordering::Relaxed);
+                    .store(room.remote_audience(), Ordering::Relaxed);
                 room.reroute();
                 if room.settle() {
                     changed.push(client_id.clone());
@@ -368,6 +371,7 @@ impl Actor for Matchmaker {
         if let Some(cluster) = &self.cluster {
             let every = (cluster.announce_every / 4).max(Duration::from_millis(20));
             ctx.run_interval(every, |act, ctx| act.tick(ctx));
+            crate::cluster::directory::listen(cluster.node.clone(), ctx.address().recipient());
             if let Some(connected) = cluster.node.take_connected() {
                 let stream = futures_util::stream::unfold(connected, |mut rx| async move {
                     rx.recv().await.map(|()| (Reconnected, rx))
@@ -389,6 +393,7 @@ impl Handler<Reconnected> for Matchmaker {
                 cluster.announce(room, true);
             }
         }
+        self.publish_directory(true);
     }
 }
 

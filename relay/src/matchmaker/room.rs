@@ -208,6 +208,12 @@ impl<M: Seat> Room<M> {
         self.viewers.len() as u32 + self.remote.viewers()
     }
 
+    /// Cluster mode: whether another node has viewers or fleet watchers of the id, so this
+    /// node's desktop forwards its telemetry there.
+    pub fn remote_audience(&self) -> bool {
+        self.remote.viewers() + self.remote.watchers() > 0
+    }
+
     /// Takes note of the current state after a change: moves `since` when the desktop came or
     /// went (to when the newest desktop connected, or to now), and says whether `presence` differs
     /// from the last settled one.
@@ -303,6 +309,7 @@ mod tests {
             seq,
             desktop: at,
             viewers,
+            watchers: 0,
             query: false,
             gone: None,
         }
