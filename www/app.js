@@ -151,7 +151,9 @@ function signedIn(session) {
     grid.clear();
     fleet.connect({ mode: 'fleet' });
   }
-  if (first) route();
+  // First sign-in: show what the address says. Later (a socket was refused and the session
+  // proved still good, e.g. its cookie was renewed): reopen the desktop shown.
+  if (first || page.view === 'detail') route();
 }
 
 function renderRole() {
