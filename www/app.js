@@ -127,7 +127,8 @@ async function checkSession(fresh) {
     if (err.status === 401 && page.mode === 'signed-in') {
       signedOut('You have been signed out: your session ended or your account was changed.', 'signed_out');
     } else if (err.status === 401) {
-      showSignIn();
+      // Already on the form (another socket's refusal got here first): keep what it says.
+      if (page.mode !== 'signin') showSignIn();
     } else if (!fresh) {
       return; // the relay is unreachable for a moment; the sockets retry by themselves
     } else {
