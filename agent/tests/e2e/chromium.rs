@@ -81,6 +81,13 @@ impl Browser {
         }
     }
 
+    /// The process group of ChromeDriver and every Chromium process it started (the benchmark
+    /// reads their CPU time from /proc).
+    #[allow(dead_code)] // used by benches/fleet_page.rs, which includes this file
+    pub fn process_group(&self) -> i32 {
+        self.driver.id() as i32
+    }
+
     pub async fn text(&self, id: &str) -> String {
         self.client
             .find(Locator::Id(id))
