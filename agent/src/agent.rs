@@ -39,10 +39,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 #[rtype(result = "()")]
 struct BeepFinished(BeepResult);
 
-/// Close the connection and resolve once it is closed (or the grace period ran out).
+/// Close the connection, telling the relay why (`quit`, or `logout` when the user's session is
+/// ending), and resolve once it is closed (or the grace period ran out).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Shutdown;
+pub struct Shutdown(pub OfflineReason);
 
 /// The machine is about to sleep or shut down: tell the relay why, close, and stay away until
 /// [`Woke`]. Resolves once the connection is closed (or the grace period ran out).
@@ -382,11 +383,10 @@ impl Agent {
 impl Handler<Shutdown> for Agent {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
-        log::info!("stopping");
+    fn handle(&mut self, stop: Shutdown, _: &mut Self::Context) -> Self::Result {
+        log::info!("stopping ({})", stop.0);
         self.stopped = true;
-        // Stopped by a signal or the service manager: the user quit the agent.
-        self.close_session(OfflineReason::Quit)
+        self.close_session(stop.0)
     }
 }
 

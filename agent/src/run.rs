@@ -35,9 +35,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let sampler = Sampler::new()?;
     let audio = Audio::spawn()?;
     let agent = Agent::new(settings, client, sampler, audio).start();
-    power::watch(agent.clone());
+    let power = power::watch(agent.clone());
     stop_signal().await?;
-    agent.send(Shutdown).await?;
+    // A stop is the user quitting the agent, unless their session is ending around it.
+    let reason = power::stop_reason().await;
+    agent.send(Shutdown(reason)).await?;
+    power.stop().await;
     Ok(())
 }
 

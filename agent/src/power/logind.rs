@@ -1,4 +1,5 @@
-//! logind's `PrepareForSleep` and `PrepareForShutdown` signals, with a delay inhibitor lock.
+//! logind's `PrepareForSleep` and `PrepareForShutdown` signals, with a delay inhibitor lock; and,
+//! when the agent is stopped, whether the user's session is closing (a logout).
 //!
 //! logind announces a sleep or shutdown, waits until every delay lock is released (at most its
 //! `InhibitDelayMaxSec`, 5 s by default), then goes ahead. The agent holds one such lock while it is
@@ -13,7 +14,7 @@
 use actix::Addr;
 use deskbridge_protocol::OfflineReason;
 use futures_util::StreamExt as _;
-use zbus::zvariant::OwnedFd;
+use zbus::zvariant::{OwnedFd, OwnedObjectPath};
 
 use crate::agent::{Agent, GoingAway, Woke};
 
@@ -25,11 +26,69 @@ use crate::agent::{Agent, GoingAway, Woke};
 trait Manager {
     fn inhibit(&self, what: &str, who: &str, why: &str, mode: &str) -> zbus::Result<OwnedFd>;
 
+    #[zbus(name = "GetSessionByPID")]
+    fn get_session_by_pid(&self, pid: u32) -> zbus::Result<OwnedObjectPath>;
+
+    fn get_user(&self, uid: u32) -> zbus::Result<OwnedObjectPath>;
+
     #[zbus(signal)]
     fn prepare_for_sleep(&self, start: bool) -> zbus::Result<()>;
 
     #[zbus(signal)]
     fn prepare_for_shutdown(&self, start: bool) -> zbus::Result<()>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.login1.Session",
+    default_service = "org.freedesktop.login1"
+)]
+trait Session {
+    /// `online`, `active` or `closing`.
+    #[zbus(property)]
+    fn state(&self) -> zbus::Result<String>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.login1.User",
+    default_service = "org.freedesktop.login1"
+)]
+trait User {
+    /// `offline`, `lingering`, `online`, `active` or `closing`.
+    #[zbus(property)]
+    fn state(&self) -> zbus::Result<String>;
+}
+
+/// Whether the user is logging out: the login session this agent runs in is `closing` or, for an
+/// agent run by the user's service manager (outside any session), the user is. Any error (no
+/// logind, no session) means no.
+pub async fn session_closing() -> bool {
+    closing().await.unwrap_or_else(|e| {
+        log::debug!("cannot ask logind whether the session is ending: {e}");
+        false
+    })
+}
+
+async fn closing() -> zbus::Result<bool> {
+    let bus = zbus::Connection::system().await?;
+    let manager = ManagerProxy::new(&bus).await?;
+    if let Ok(path) = manager.get_session_by_pid(std::process::id()).await {
+        let session = SessionProxy::builder(&bus)
+            .path(path)?
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await?;
+        return Ok(session.state().await? == "closing");
+    }
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self")
+        .map_err(|e| zbus::Error::Failure(e.to_string()))?
+        .uid();
+    let user = UserProxy::builder(&bus)
+        .path(manager.get_user(uid).await?)?
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await?;
+    Ok(user.state().await? == "closing")
 }
 
 /// Listens until the bus goes away; logs and returns when there is none.

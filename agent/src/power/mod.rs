@@ -7,6 +7,9 @@
 //! "asleep since 22:10" instead of "connection lost"; after waking it reconnects at once, with no
 //! backoff left over from before the sleep.
 //!
+//! When the agent is stopped (SIGTERM, SIGHUP, Ctrl-C) it says `quit` — or `logout` when the
+//! user's login session is ending, which is what stops an agent started at login.
+//!
 //! Linux: logind over the system D-Bus ([`logind`]), with a delay inhibitor lock so the message
 //! leaves before the machine sleeps. Elsewhere nothing is watched yet (macOS power notifications
 //! and Windows `WM_POWERBROADCAST` are the next step): those desktops show `lost` while asleep, as
@@ -16,17 +19,57 @@
 mod logind;
 
 use actix::Addr;
+use deskbridge_protocol::OfflineReason;
 
 use crate::agent::Agent;
 
+/// Watching the machine's power state; [`Watcher::stop`] ends it.
+pub struct Watcher {
+    #[cfg(target_os = "linux")]
+    handle: tokio::task::JoinHandle<()>,
+}
+
 /// Starts watching the machine's power state for `agent`, where the platform allows it. Never
 /// fails: without a way to watch, the agent works as before.
-pub fn watch(agent: Addr<Agent>) {
+pub fn watch(agent: Addr<Agent>) -> Watcher {
     #[cfg(target_os = "linux")]
-    actix::spawn(logind::listen(agent));
+    {
+        Watcher {
+            handle: actix::spawn(logind::listen(agent)),
+        }
+    }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = agent;
         log::debug!("sleep and shutdown are not watched on this platform");
+        Watcher {}
     }
+}
+
+impl Watcher {
+    /// Ends the watch while the runtime still runs: the D-Bus connection must be dropped inside
+    /// it (zbus needs the runtime to close it; dropped after, it aborts the process).
+    pub async fn stop(self) {
+        #[cfg(target_os = "linux")]
+        {
+            self.handle.abort();
+            let _ = self.handle.await;
+        }
+    }
+}
+
+/// Why the agent is being stopped: `logout` if the platform says the user's session is ending,
+/// else `quit`. Asks for at most half a second, so a stop never hangs on a slow bus.
+pub async fn stop_reason() -> OfflineReason {
+    #[cfg(target_os = "linux")]
+    {
+        let asked = actix::clock::timeout(
+            std::time::Duration::from_millis(500),
+            logind::session_closing(),
+        );
+        if let Ok(true) = asked.await {
+            return OfflineReason::Logout;
+        }
+    }
+    OfflineReason::Quit
 }

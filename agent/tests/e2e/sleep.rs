@@ -1,6 +1,7 @@
 //! Sleep told apart from a lost connection: a private D-Bus bus with a fake logind that hands out
 //! delay locks and announces `PrepareForSleep(true)`, then `(false)`. The real agent tells the
-//! relay it is going to sleep before it lets go of its lock, and is back within 2 s of waking.
+//! relay it is going to sleep before it lets go of its lock, and is back within 2 s of waking; and
+//! an agent stopped while its login session is closing says `logout`, not `quit`.
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
@@ -71,8 +72,28 @@ impl FakeLogind {
         Ok(OwnedFd::from(std::os::fd::OwnedFd::from(theirs)))
     }
 
+    #[zbus(name = "GetSessionByPID")]
+    fn get_session_by_pid(&self, _pid: u32) -> zbus::zvariant::OwnedObjectPath {
+        zbus::zvariant::OwnedObjectPath::try_from(SESSION_PATH).unwrap()
+    }
+
     #[zbus(signal)]
     async fn prepare_for_sleep(emitter: &SignalEmitter<'_>, start: bool) -> zbus::Result<()>;
+}
+
+const SESSION_PATH: &str = "/org/freedesktop/login1/session/c1";
+
+/// The agent's login session, in the state a test sets.
+struct FakeSession {
+    state: Arc<Mutex<&'static str>>,
+}
+
+#[zbus::interface(name = "org.freedesktop.login1.Session")]
+impl FakeSession {
+    #[zbus(property)]
+    fn state(&self) -> String {
+        (*self.state.lock().unwrap()).to_owned()
+    }
 }
 
 impl FakeLogind {
@@ -98,6 +119,44 @@ async fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> boo
         );
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[actix_rt::test]
+async fn stopped_while_its_session_closes_the_agent_says_logout() {
+    let bus = Bus::start();
+    let state = Arc::new(Mutex::new("active"));
+    let _connection = zbus::connection::Builder::address(bus.address.as_str())
+        .unwrap()
+        .name("org.freedesktop.login1")
+        .unwrap()
+        .serve_at(LOGIND_PATH, FakeLogind::default())
+        .unwrap()
+        .serve_at(
+            SESSION_PATH,
+            FakeSession {
+                state: state.clone(),
+            },
+        )
+        .unwrap()
+        .build()
+        .await
+        .expect("the fake logind on the private bus");
+
+    let relay = start_relay(relay_config());
+    let home = Home::new();
+    let mut command = home.command();
+    command.env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
+    let mut agent = AgentProcess::run_with(command, &home, &ws_url(relay.addr()), "desk", FAST);
+    let mut viewer = Client::join(relay.addr(), "desk", "web").await;
+    viewer.expect_presence("online", 1).await;
+
+    // The user logs out: logind marks the session closing, then the session's processes get
+    // SIGTERM.
+    *state.lock().unwrap() = "closing";
+    let status = agent.terminate(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status}; log:\n{}", agent.log());
+    let gone = viewer.expect_presence("offline", 1).await;
+    assert_eq!(gone["reason"], "logout", "{gone}; log:\n{}", agent.log());
 }
 
 #[actix_rt::test]

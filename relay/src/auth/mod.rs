@@ -113,7 +113,7 @@ impl Authenticator {
             ClientMode::Web | ClientMode::Fleet => auth.token.as_deref().or(cookie),
         };
         match (auth.client_mode, &auth.client_id, presented) {
-            (ClientMode::Desktop, Some(id), Some(token)) => {
+            (ClientMode::Desktop, Some(id), Some(token)) if self.verifier.is_some() => {
                 let verifier = self.verifier.as_ref().ok_or(TokenError::Missing)?;
                 let claims = verifier.verify(token, id, ClientMode::Desktop)?;
                 self.check_revoked(&claims.jti)?;
@@ -184,4 +184,101 @@ impl Authenticator {
 
     /// How often the revocation file is checked for edits.
     pub const REVOCATION_POLL: Duration = Duration::from_secs(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use deskbridge_auth::token;
+    use deskbridge_auth::{Key, Patterns, Role};
+    use deskbridge_protocol::ClientId;
+
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn keys() -> KeySet {
+        KeySet::from_keys(vec![Key {
+            kid: "k".into(),
+            secret: vec![3; 32],
+        }])
+        .unwrap()
+    }
+
+    fn auth(mode: ClientMode, id: Option<&str>, token: Option<&str>) -> Authentication {
+        Authentication {
+            client_id: id.map(|id| ClientId::new(id).unwrap()),
+            client_mode: mode,
+            token: token.map(str::to_owned),
+        }
+    }
+
+    fn authenticator(keys: Option<KeySet>, anonymous: bool) -> Authenticator {
+        Authenticator::new(keys, Duration::from_secs(30), anonymous, None, None).unwrap()
+    }
+
+    #[test]
+    fn a_relay_without_keys_lets_everyone_in_as_anonymous_whatever_they_present() {
+        let open = authenticator(None, true);
+        for mode in [ClientMode::Desktop, ClientMode::Web] {
+            let admitted = open
+                .admit(&auth(mode, Some("a"), Some("junk")), None)
+                .unwrap();
+            assert_eq!(admitted.jti, None);
+        }
+        let web = open
+            .admit(&auth(ClientMode::Web, Some("a"), None), Some("cookie"))
+            .unwrap();
+        assert_eq!(web.access.unwrap().by, "anonymous");
+        assert_eq!(
+            open.admit(&auth(ClientMode::Fleet, None, None), None),
+            Err(TokenError::Missing),
+            "anonymous opens one id, never a fleet"
+        );
+    }
+
+    #[test]
+    fn with_keys_every_presented_credential_is_checked() {
+        let keys = keys();
+        let strict = authenticator(Some(keys.clone()), true);
+        assert!(strict
+            .admit(&auth(ClientMode::Desktop, Some("a"), Some("junk")), None)
+            .is_err());
+        let desktop = token::mint(
+            &keys,
+            &ClientId::new("a").unwrap(),
+            ClientMode::Desktop,
+            HOUR,
+        );
+        assert!(strict
+            .admit(&auth(ClientMode::Desktop, Some("a"), Some(&desktop)), None)
+            .is_ok());
+        // A desktop never signs in with the page's cookie.
+        let (session, _) = token::mint_session(&keys, "alice", HOUR);
+        assert!(strict
+            .admit(&auth(ClientMode::Desktop, Some("a"), None), Some(&session))
+            .is_ok_and(|a| a.jti.is_none()));
+        // A v1 web token keeps its precise refusal for another id.
+        let web = token::mint(&keys, &ClientId::new("a").unwrap(), ClientMode::Web, HOUR);
+        assert!(matches!(
+            strict.admit(&auth(ClientMode::Web, Some("b"), Some(&web)), None),
+            Err(TokenError::WrongClient { .. })
+        ));
+        // A fleet token opens what matches, as web or fleet, and nothing else.
+        let fleet = token::mint_fleet(&keys, &Patterns::parse("a*").unwrap(), Role::Viewer, HOUR);
+        assert!(strict
+            .admit(&auth(ClientMode::Web, Some("ab"), Some(&fleet)), None)
+            .is_ok());
+        assert!(strict
+            .admit(&auth(ClientMode::Fleet, None, Some(&fleet)), None)
+            .is_ok());
+        assert_eq!(
+            strict.admit(&auth(ClientMode::Web, Some("b"), Some(&fleet)), None),
+            Err(TokenError::NotPermitted("b".into()))
+        );
+        // Without a users file a session cookie opens nothing.
+        assert!(matches!(
+            strict.admit(&auth(ClientMode::Fleet, None, None), Some(&session)),
+            Err(TokenError::UnknownUser(_))
+        ));
+    }
 }
