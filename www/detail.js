@@ -272,7 +272,13 @@ function showSample(sample, at) {
 
 function errorReceived(message) {
   const code = typeof message.code === 'string' ? message.code : 'unknown';
-  const words = errorWords(code);
+  let words = errorWords(code);
+  // There is no token to check in these modes: say what the refusal means there.
+  if (code === 'unauthorized' && state.mode === 'share') {
+    words = 'This view-only link no longer works: it was revoked or has expired.';
+  } else if (code === 'unauthorized' && state.mode === 'signed-in') {
+    words = 'The relay no longer lets you watch this desktop.';
+  }
   beep.relayError(code);
   const said = typeof message.message === 'string' && message.message ? `Relay said: ${message.message}` : '';
   showError(code, words, said);

@@ -385,6 +385,11 @@ async fn people_sign_in_see_their_desktops_act_by_role_share_and_add() {
         })
         .await;
     eprintln!("revoked link stopped after {:?}", revoked.elapsed());
+    guest
+        .wait_until("the revocation explained", WAIT, || async {
+            guest.text("error").await.contains("no longer works")
+        })
+        .await;
 
     // Back to the grid; add a desktop: outside the patterns refused in the relay's words, inside
     // it the exact install line, and the id on the grid waiting.
