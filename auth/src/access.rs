@@ -20,7 +20,7 @@
 use deskbridge_protocol::{ClientId, ClientMode, Role};
 
 use crate::patterns::Patterns;
-use crate::token::{Claims, TokenError, TokenKind};
+use crate::token::{Claims, TokenError, TokenKind, SESSION_MAX_AGE};
 use crate::users::Users;
 
 /// Which kind of credential an [`Access`] came from.
@@ -110,6 +110,15 @@ impl Access {
                 None,
             ),
         };
+        // A session's cookie is renewed while the page is open, so its connections last until
+        // the session can no longer be renewed (or it is signed out), not until this cookie ends.
+        let expires = match claims.kind {
+            Some(TokenKind::Session) => claims
+                .auth_time
+                .unwrap_or(claims.iat)
+                .saturating_add(SESSION_MAX_AGE.as_secs()),
+            _ => claims.exp,
+        };
         Ok(Self {
             by,
             role,
@@ -117,7 +126,7 @@ impl Access {
             credential,
             user,
             jti: Some(claims.jti.clone()),
-            expires: Some(claims.exp),
+            expires: Some(expires),
         })
     }
 
@@ -245,6 +254,11 @@ mod tests {
         let access = Access::from_claims(&claims, Some(&users)).unwrap();
         assert_eq!(access.by, "alice");
         assert_eq!(access.user.as_deref(), Some("alice"));
+        assert_eq!(
+            access.expires,
+            Some(claims.iat + SESSION_MAX_AGE.as_secs()),
+            "its connections outlive one cookie, not the sign-in"
+        );
         assert!(access.may_see("alice-9") && !access.may_act("alice-9"));
         assert!(matches!(
             Access::from_claims(&claims, None),

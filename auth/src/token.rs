@@ -56,6 +56,10 @@ pub struct Claims {
     /// For [`TokenKind::Fleet`]: what it may do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// For [`TokenKind::Session`]: when the person signed in (Unix seconds; OpenID Connect's name
+    /// for it). Renewals keep it, so a sign-in cannot be renewed past a fixed limit from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
 }
 
 /// Why a token was refused. Logged by the relay (never with the token itself); the client gets
@@ -118,7 +122,38 @@ pub fn mint_fleet(keys: &KeySet, desktops: &Patterns, role: Role, ttl: Duration)
 pub fn mint_session(keys: &KeySet, user: &str, ttl: Duration) -> (String, Claims) {
     let mut claims = Claims::new(user, ClientMode::Web, ttl);
     claims.kind = Some(TokenKind::Session);
+    claims.auth_time = Some(claims.iat);
     (sign(keys, &claims), claims)
+}
+
+/// How long after signing in a session can still be renewed: then the person signs in again, and
+/// the connections opened with it end.
+pub const SESSION_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+
+/// Renews a session: the same person, `jti` and sign-in time, issued now and valid for `ttl`,
+/// but never past `auth_time + max_age` (a session without `auth_time` counts from its `iat`).
+/// Keeping the `jti` means revoking it (signing out) ends every connection opened with any
+/// renewal. `None` when the limit leaves nothing to renew: the person signs in again.
+pub fn renew_session(
+    keys: &KeySet,
+    session: &Claims,
+    ttl: Duration,
+    max_age: Duration,
+) -> Option<(String, Claims)> {
+    let now = jsonwebtoken::get_current_timestamp();
+    let signed_in = session.auth_time.unwrap_or(session.iat);
+    let exp = (now + ttl.as_secs()).min(signed_in.saturating_add(max_age.as_secs()));
+    if exp <= session.exp {
+        return None;
+    }
+    let claims = Claims {
+        iat: now,
+        exp,
+        nbf: None,
+        auth_time: Some(signed_in),
+        ..session.clone()
+    };
+    Some((sign(keys, &claims), claims))
 }
 
 /// Mints a view-only link's token for one desktop. Returns it with its claims.
@@ -142,6 +177,7 @@ impl Claims {
             kind: None,
             desktops: None,
             role: None,
+            auth_time: None,
         }
     }
 }
@@ -449,5 +485,30 @@ mod tests {
                 "{err:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_renewed_session_keeps_its_id_and_sign_in_time_up_to_the_limit() {
+        let k = keys("k1", 1);
+        let verifier = Verifier::new(k.clone(), DEFAULT_CLOCK_SKEW);
+        let (_, mut session) = mint_session(&k, "alice", HOUR);
+        assert_eq!(session.auth_time, Some(session.iat));
+        // Nothing to gain while the limit is not past the current expiry.
+        assert!(renew_session(&k, &session, HOUR, HOUR).is_none());
+        session.exp -= 1800;
+        let (token, renewed) = renew_session(&k, &session, HOUR, 10 * HOUR).unwrap();
+        assert_eq!(verifier.verify_signed(&token).unwrap(), renewed);
+        assert_eq!(renewed.jti, session.jti);
+        assert_eq!(renewed.auth_time, session.auth_time);
+        assert_eq!(renewed.kind, Some(TokenKind::Session));
+        assert!(renewed.exp > session.exp);
+        // Signed in long ago: capped at the limit, and nothing at all once it has passed.
+        let now = jsonwebtoken::get_current_timestamp();
+        session.auth_time = Some(now - 10 * 3600 + 60);
+        session.exp = now + 10;
+        let (_, capped) = renew_session(&k, &session, HOUR, 10 * HOUR).unwrap();
+        assert_eq!(capped.exp, now + 60);
+        session.auth_time = Some(now - 11 * 3600);
+        assert!(renew_session(&k, &session, HOUR, 10 * HOUR).is_none());
     }
 }

@@ -69,6 +69,13 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Cluster mode: join the other relays through NATS. `None` runs a single relay.
     pub cluster: Option<ClusterConfig>,
+    /// Where the relay keeps what must outlive a restart (`--data-dir`): share links and
+    /// sign-outs (`shares.json`), and the history store. `None` keeps them in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// The relay's address as people and agents reach it (`--public-url`, e.g.
+    /// `https://relay.example.com`), for the URLs it hands out (share links, the agent's
+    /// `--relay`). `None` derives them from each request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -99,6 +106,8 @@ impl Default for Config {
             commands_per_second: 5,
             tls: None,
             cluster: None,
+            data_dir: None,
+            public_url: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use deskbridge_auth::{token, KeySet};
+use deskbridge_auth::{token, KeySet, Patterns, Role};
 use deskbridge_protocol::{ClientId, ClientMode};
 use deskbridge_relay::cli::{Cli, Command, KeygenArgs, ModeArg, ServeArgs, TokenArgs};
 use deskbridge_relay::Authenticator;
@@ -85,17 +85,34 @@ fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
 
 fn mint_token(args: TokenArgs) -> anyhow::Result<()> {
     let keys = KeySet::load(&args.secret_file)?;
-    let id = ClientId::new(&args.id).with_context(|| format!("--id {:?}", args.id))?;
     let (mode, default_ttl) = match args.mode {
         ModeArg::Desktop => (ClientMode::Desktop, Duration::from_secs(365 * 86_400)),
         ModeArg::Web => (ClientMode::Web, Duration::from_secs(12 * 3600)),
     };
+    let ttl = args.ttl.unwrap_or(default_ttl);
+    let token = match (&args.id, &args.desktops) {
+        (Some(id), _) => {
+            let id = ClientId::new(id).with_context(|| format!("--id {id:?}"))?;
+            token::mint(&keys, &id, mode, ttl)
+        }
+        (None, Some(desktops)) => {
+            if mode != ClientMode::Web {
+                anyhow::bail!(
+                    "--desktops is for web tokens (--mode web); a desktop token names its one --id"
+                );
+            }
+            let patterns =
+                Patterns::parse(desktops).with_context(|| format!("--desktops {desktops:?}"))?;
+            // Viewer unless asked: a token for scripts and kiosks should watch, not act.
+            let role = args.role.map_or(Role::Viewer, Role::from);
+            token::mint_fleet(&keys, &patterns, role, ttl)
+        }
+        // clap requires one of them.
+        (None, None) => anyhow::bail!("give --id ID or (with --mode web) --desktops PATTERNS"),
+    };
     // The token is the command's output, for `$(deskbridge-relay token …)`; nothing else goes to
     // stdout.
-    println!(
-        "{}",
-        token::mint(&keys, &id, mode, args.ttl.unwrap_or(default_ttl))
-    );
+    println!("{token}");
     Ok(())
 }
 

@@ -86,6 +86,20 @@ pub enum DropReason {
     StuckClient,
 }
 
+/// How a sign-in attempt (`POST /api/login`) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInOutcome {
+    Ok,
+    BadCredentials,
+    /// Refused by the per-address or per-user limit, before the password was checked.
+    Limited,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
 const EVENTS: [EventKind; 5] = [
     EventKind::Authentication,
     EventKind::Cpu,
@@ -108,6 +122,7 @@ pub struct Metrics {
     messages_dropped: [Counter; 2],
     limited: [Counter; 9],
     auth_failures: Counter,
+    signins: [Counter; 3],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -221,10 +236,23 @@ impl Metrics {
             auth_failures.clone(),
         );
 
+        let signins_family = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "signins",
+            "Sign-in attempts (POST /api/login), by outcome",
+            signins_family.clone(),
+        );
+        let signins = ["ok", "bad_credentials", "limited"].map(|outcome| {
+            signins_family
+                .get_or_create(&OutcomeLabel { outcome })
+                .clone()
+        });
+
         Self {
             registry,
             limited,
             auth_failures,
+            signins,
             sessions,
             sessions_unauthenticated,
             client_ids,
@@ -300,6 +328,11 @@ impl Metrics {
     /// `deskbridge_auth_failures_total`.
     pub fn auth_failures(&self) -> &Counter {
         &self.auth_failures
+    }
+
+    /// `deskbridge_signins_total{outcome}`.
+    pub fn signins(&self, outcome: SignInOutcome) -> &Counter {
+        &self.signins[outcome as usize]
     }
 }
 

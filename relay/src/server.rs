@@ -22,6 +22,7 @@ use crate::cluster::metrics::ClusterMetrics;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::limits::connections::ConnectionLimiter;
+use crate::limits::signin::SignInLimiter;
 use crate::matchmaker::messages::LeaveCluster;
 use crate::matchmaker::Matchmaker;
 use crate::metrics::Metrics;
@@ -49,6 +50,10 @@ impl RunningRelay {
             config.users_file.clone(),
         )
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        if let Some(dir) = &config.data_dir {
+            auth.use_data_dir(dir)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        }
         let auth = Arc::new(auth);
         let mut metrics = Metrics::new();
         // Registered beside the relay's own, but held by the state (for `/healthz`), so the
@@ -77,9 +82,17 @@ impl RunningRelay {
         }
         let matchmaker = matchmaker.start();
         let (shutdown, shutdown_rx) = watch::channel(false);
+        if let Some(node) = &cluster {
+            actix_web::rt::spawn(crate::cluster::auth_sync::run(
+                node.clone(),
+                auth.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
         let connections =
             ConnectionLimiter::new(config.max_connections, config.max_connections_per_address);
         let tls = config.tls.clone();
+        let signin = Arc::new(SignInLimiter::new());
         let state = web::Data::new(RelayState {
             config,
             metrics,
@@ -89,6 +102,7 @@ impl RunningRelay {
             started: Instant::now(),
             auth: auth.clone(),
             connections,
+            signin: signin.clone(),
         });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -107,9 +121,7 @@ impl RunningRelay {
             None => server.listen(listener)?,
         }
         .run();
-        if auth.revocations.path().is_some() || auth.users.enabled() {
-            actix_web::rt::spawn(poll_revocations(auth));
-        }
+        actix_web::rt::spawn(poll_revocations(auth, signin));
         let handle = server.handle();
         Ok(Self {
             server,
@@ -147,11 +159,18 @@ impl RunningRelay {
     }
 }
 
-/// Re-reads the revocation list and the users file whenever they change.
-async fn poll_revocations(auth: Arc<Authenticator>) {
+/// Re-reads the revocation list and the users file whenever they change, and forgets expired
+/// share links, runtime revocations and idle sign-in limits.
+async fn poll_revocations(auth: Arc<Authenticator>, signin: Arc<SignInLimiter>) {
     let mut tick = actix_web::rt::time::interval(Authenticator::REVOCATION_POLL);
+    let mut ticks = 0u64;
     loop {
         tick.tick().await;
+        ticks += 1;
+        auth.prune_expired();
+        if ticks.is_multiple_of(60) {
+            signin.prune();
+        }
         match auth.revocations.reload_if_changed() {
             Ok(Some(n)) => log::info!("revocation list changed: {n} revoked tokens"),
             Ok(None) => {}

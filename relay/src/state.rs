@@ -10,6 +10,7 @@ use crate::auth::Authenticator;
 use crate::cluster::metrics::ClusterMetrics;
 use crate::config::Config;
 use crate::limits::connections::ConnectionLimiter;
+use crate::limits::signin::SignInLimiter;
 use crate::matchmaker::Matchmaker;
 use crate::metrics::Metrics;
 
@@ -24,6 +25,8 @@ pub struct RelayState {
     pub started: std::time::Instant,
     pub auth: Arc<Authenticator>,
     pub connections: Arc<ConnectionLimiter>,
+    /// Sign-in attempts per address and per user name.
+    pub signin: Arc<SignInLimiter>,
 }
 
 impl RelayState {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use awc::ws::CloseCode;
 use deskbridge_auth::token;
-use deskbridge_auth::KeySet;
+use deskbridge_auth::{KeySet, Role};
 use deskbridge_protocol::{ClientId, ClientMode, ErrorCode};
 use deskbridge_testkit::Client;
 use deskbridge_testkit::RelayProcess;
@@ -100,6 +100,73 @@ fn token_prints_only_a_token_that_verifies() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn token_mode_web_desktops_mints_a_fleet_token_viewer_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.keys");
+    assert!(relay().arg("keygen").arg(&path).status().unwrap().success());
+    let verifier = token::Verifier::new(KeySet::load(&path).unwrap(), token::DEFAULT_CLOCK_SKEW);
+    let mint = |extra: &[&str]| {
+        relay()
+            .args(["token", "--mode", "web", "--secret-file"])
+            .arg(&path)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for (extra, role) in [
+        (&["--desktops", "office-*,kiosk"][..], Role::Viewer),
+        (
+            &["--desktops", "office-*,kiosk", "--role", "operator"][..],
+            Role::Operator,
+        ),
+    ] {
+        let out = mint(extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8(out.stdout).unwrap();
+        let claims = verifier.verify_signed(token.trim_end()).unwrap();
+        assert_eq!(claims.kind, Some(token::TokenKind::Fleet));
+        assert_eq!(claims.desktops.as_deref(), Some("office-*,kiosk"));
+        assert_eq!(claims.role, Some(role));
+        assert_eq!(
+            claims.exp - claims.iat,
+            12 * 3600,
+            "web tokens' default ttl"
+        );
+    }
+    for bad in [
+        &["--desktops", "a/b"][..],
+        &["--id", "a", "--desktops", "b"][..],
+        &["--id", "a", "--role", "operator"][..],
+        &["--desktops", "a", "--role", "admin"][..],
+    ] {
+        let out = mint(bad);
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(out.stdout.is_empty());
+        assert!(!out.stderr.is_empty());
+    }
+    let desktop = relay()
+        .args([
+            "token",
+            "--mode",
+            "desktop",
+            "--desktops",
+            "a-*",
+            "--secret-file",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!desktop.status.success());
+    assert!(String::from_utf8_lossy(&desktop.stderr).contains("--mode web"));
+    let help = relay().args(["token", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Default: viewer"));
 }
 
 #[test]

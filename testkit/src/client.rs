@@ -41,7 +41,7 @@ impl Client {
         Self::from_framed(framed)
     }
 
-    /// Opens `ws://ADDR/ws` with extra request headers (a `Cookie`, an `Origin`) without
+    /// Opens `ws://ADDR/ws` with extra handshake headers (a `Cookie`, an `Origin`), without
     /// authenticating.
     pub async fn connect_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> Self {
         let mut request = awc::Client::new().ws(ws_url(addr)).max_frame_size(1 << 20);
@@ -244,6 +244,21 @@ impl Client {
             match self.recv().await {
                 Received::Text(_) => continue,
                 Received::Closed(reason) => return reason.map(|r| r.code),
+            }
+        }
+    }
+
+    /// Waits for the close frame, skipping text frames; panics if it does not come within `within`.
+    pub async fn expect_close_within(&mut self, within: Duration) -> Option<CloseCode> {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.recv_until(deadline).await {
+                Some(Received::Text(_)) => continue,
+                Some(Received::Closed(reason)) => return reason.map(|r| r.code),
+                None => panic!(
+                    "not closed within {within:?}; seen:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }

@@ -6,16 +6,22 @@
 //! let in when its access may see the id it names, a `fleet` connection watches what its access
 //! may see, and the HTTP API asks the same question through [`Authenticator::access_of`].
 
+pub mod events;
+pub mod live;
 pub mod revocation;
+pub mod shares;
 pub mod users_file;
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use deskbridge_auth::token::Verifier;
-use deskbridge_auth::{Access, KeySet, TokenError, UsersError};
+use deskbridge_auth::{Access, Credential, KeySet, TokenError, UsersError};
 use deskbridge_protocol::{Authentication, ClientMode};
+use events::AuthEvent;
 use revocation::Revocations;
+use shares::Shares;
 use users_file::UsersFile;
 
 /// The name of the signed-in page's session cookie.
@@ -29,6 +35,13 @@ pub struct Authenticator {
     pub revocations: Revocations,
     /// The people who may sign in (`--users-file`); sign-in is off without it.
     pub users: UsersFile,
+    /// The live share links: a share token opens its desktop only while its id is here.
+    pub shares: Shares,
+    /// Changes to the share links and revocations made here, for the cluster (see [`live`]).
+    events: tokio::sync::broadcast::Sender<AuthEvent>,
+    /// Where [`live`] keeps its state (`--data-dir`), if anywhere.
+    state_file: Mutex<Option<PathBuf>>,
+    clock_skew: Duration,
 }
 
 /// An accepted client: the token it used, if it used one, and for web and fleet connections what
@@ -89,6 +102,10 @@ impl Authenticator {
             allow_anonymous,
             revocations,
             users,
+            shares: Shares::default(),
+            events: tokio::sync::broadcast::channel(256).0,
+            state_file: Mutex::new(None),
+            clock_skew,
         })
     }
 
@@ -172,7 +189,12 @@ impl Authenticator {
             });
         }
         self.check_revoked(&claims.jti)?;
-        Access::from_claims(&claims, self.users.current().as_deref())
+        let access = Access::from_claims(&claims, self.users.current().as_deref())?;
+        // A share link opens nothing once no one knows it (revoked, or forgotten by a restart).
+        if access.credential == Credential::Share && self.share(&claims.jti).is_none() {
+            return Err(TokenError::Revoked(claims.jti));
+        }
+        Ok(access)
     }
 
     fn check_revoked(&self, jti: &str) -> Result<(), TokenError> {

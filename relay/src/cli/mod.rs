@@ -58,11 +58,23 @@ pub struct TokenArgs {
     #[arg(long, env = "DESKBRIDGE_SECRET_FILE")]
     pub secret_file: PathBuf,
     /// The client id the token opens.
-    #[arg(long)]
-    pub id: String,
+    #[arg(
+        long,
+        required_unless_present = "desktops",
+        conflicts_with = "desktops"
+    )]
+    pub id: Option<String>,
     /// Which side the token is for.
     #[arg(long, value_enum)]
     pub mode: ModeArg,
+    /// With --mode web, instead of --id: every desktop matching these patterns (comma-separated
+    /// ids and globs, `*` for all), for scripts and kiosks.
+    #[arg(long)]
+    pub desktops: Option<String>,
+    /// With --desktops: what the token may do. Default: viewer (watch only); operator also sends
+    /// commands.
+    #[arg(long, value_enum, requires = "desktops", conflicts_with = "id")]
+    pub role: Option<user::RoleArg>,
     /// How long the token is valid (90s, 12h, 30d…). Default: 12h for web, 365d for desktop.
     #[arg(long, value_parser = parse_duration)]
     pub ttl: Option<Duration>,
@@ -97,6 +109,17 @@ pub struct ServeArgs {
     /// the fleet page. Re-read when it changes and on SIGHUP; edits reach live sessions within 2 s.
     #[arg(long, env = "DESKBRIDGE_USERS_FILE")]
     pub users_file: Option<PathBuf>,
+
+    /// A directory for what must outlive a restart (share links and sign-outs, in shares.json).
+    /// Without it they last as long as the process.
+    #[arg(long, env = "DESKBRIDGE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The relay's address as people and agents reach it (e.g. https://relay.example.com), for
+    /// the URLs it hands out: share links and the `deskbridge-agent install --relay …` line.
+    /// Default: made from each request's Host header.
+    #[arg(long, env = "DESKBRIDGE_PUBLIC_URL")]
+    pub public_url: Option<String>,
 
     /// Another origin whose pages may open viewer sessions (e.g. https://app.example.com).
     /// Repeatable. The relay's own origin is always allowed; `null` only with --allow-anonymous.
@@ -249,8 +272,14 @@ impl ServeArgs {
             return Err("--max-message-size must be at least 1024 bytes".to_owned());
         }
         let cluster = self.cluster_config()?;
+        let public_url = match &self.public_url {
+            Some(url) => Some(check_public_url(url)?),
+            None => None,
+        };
         Ok(Config {
             cluster,
+            public_url,
+            data_dir: self.data_dir.clone(),
             allow_anonymous: self.allow_anonymous,
             revoked_file: self.revoked_file.clone(),
             users_file: self.users_file.clone(),
@@ -305,6 +334,20 @@ impl ServeArgs {
         config.tls_client_cert = self.nats_tls_cert.clone().zip(self.nats_tls_key.clone());
         config.request_timeout = self.nats_request_timeout;
         Ok(Some(config))
+    }
+}
+
+/// `--public-url` without a trailing slash, if it is an http(s) URL of a host and nothing else.
+fn check_public_url(url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => Ok(url.to_owned()),
+        _ => Err(format!(
+            "--public-url {url:?} must be the relay's https:// (or http://) address, like https://relay.example.com, without a path"
+        )),
     }
 }
 
@@ -411,6 +454,57 @@ mod tests {
         assert!(!default_id.cluster.unwrap().node_id.is_empty());
         let bad = serve_args(&["--nats", "x", "--node-id", "no spaces"]).to_config();
         assert!(bad.unwrap_err().contains("--node-id"));
+    }
+
+    #[test]
+    fn public_url_and_data_dir_reach_the_config() {
+        let config = serve_args(&[
+            "--public-url",
+            "https://relay.example.com/",
+            "--data-dir",
+            "/var/lib/deskbridge",
+        ])
+        .to_config()
+        .unwrap();
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://relay.example.com")
+        );
+        assert_eq!(
+            config.data_dir.as_deref(),
+            Some(std::path::Path::new("/var/lib/deskbridge"))
+        );
+        for bad in ["relay.example.com", "https://", "https://a/b", "ftp://a"] {
+            let err = serve_args(&["--public-url", bad]).to_config().unwrap_err();
+            assert!(err.contains("--public-url"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn web_tokens_take_an_id_or_patterns_and_a_role() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(
+                [
+                    "deskbridge-relay",
+                    "token",
+                    "--secret-file",
+                    "k",
+                    "--mode",
+                    "web",
+                ]
+                .iter()
+                .chain(args),
+            )
+        };
+        let Command::Token(args) = parse(&["--desktops", "a-*"]).unwrap().command else {
+            panic!("token")
+        };
+        assert_eq!(args.desktops.as_deref(), Some("a-*"));
+        assert_eq!(args.role, None, "the command defaults it to viewer");
+        assert!(parse(&["--desktops", "a-*", "--role", "operator"]).is_ok());
+        assert!(parse(&["--id", "a", "--desktops", "a-*"]).is_err());
+        assert!(parse(&["--id", "a", "--role", "viewer"]).is_err());
+        assert!(parse(&[]).is_err(), "one of --id and --desktops");
     }
 
     #[test]

@@ -10,12 +10,14 @@
 //! - [`remote`]: what sessions call: forward telemetry/replies, send a command, fetch history.
 //! - [`announce`], [`presence`]: nodes' per-id state, merged into `presence` by the matchmaker.
 //! - [`directory`]: which ids exist anywhere in the cluster, for fleet grids.
+//! - [`auth_sync`]: share links and sign-outs, told to every node.
 //! - [`metrics`], [`config`]: `/metrics` counters and the settings.
 //!
 //! Forwarded client messages travel as their original bytes; the event name is the subject's
 //! last token, so the receiving node routes them with the protocol's table.
 
 pub mod announce;
+pub mod auth_sync;
 pub mod config;
 pub mod directory;
 pub mod link;

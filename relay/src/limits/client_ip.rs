@@ -31,6 +31,24 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) 
     )
 }
 
+/// Whether the request reached the client over https: only a trusted proxy's
+/// `X-Forwarded-Proto: https` says so (the relay's own TLS is the caller's to check). Decides the
+/// session cookie's `Secure` and the scheme of URLs the relay hands out.
+pub fn forwarded_https(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> bool {
+    let Some(peer) = peer else {
+        return false;
+    };
+    if !trusted.contains(&peer) {
+        return false;
+    }
+    // Behind several proxies the header may list one scheme per hop; the first is the client's.
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::http::header::{HeaderName, HeaderValue};
@@ -65,5 +83,19 @@ mod tests {
         assert_eq!(got, Some("198.51.100.7".parse().unwrap()));
         let no_header = client_ip(Some(proxy), &HeaderMap::new(), &[proxy]);
         assert_eq!(no_header, Some(proxy));
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_says_https() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("https, http"),
+        );
+        assert!(forwarded_https(Some(proxy), &h, &[proxy]));
+        assert!(!forwarded_https(Some(proxy), &h, &[]));
+        assert!(!forwarded_https(Some(proxy), &HeaderMap::new(), &[proxy]));
+        assert!(!forwarded_https(None, &h, &[proxy]));
     }
 }

@@ -40,7 +40,7 @@ use crate::outbox::command::{deliver_command, CommandOutcome};
 use crate::outbox::fanout::fan_out;
 use crate::outbox::{self, Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
 use crate::state::RelayState;
-use deskbridge_auth::{Access, Credential};
+use deskbridge_auth::Access;
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
@@ -585,14 +585,12 @@ impl WsSession {
     }
 
     /// A viewer or fleet connection keeps to its credentials while it lives: it closes when its
-    /// token is revoked, when it expires (a signed-in page's session is renewed over HTTP while
-    /// the page is open, so its connections end by revocation — sign-out — instead), and, for a
-    /// signed-in person, it follows every edit of the users file.
+    /// token is revoked, when it expires (for a signed-in page: when its session can no longer
+    /// be renewed, see `Access::expires`), and, for a signed-in person, it follows every edit of
+    /// the users file.
     fn follow_credentials(&self, access: &Access, ctx: &mut Context<Self>) {
         self.watch_revocations(ctx);
-        if access.credential != Credential::Session {
-            self.end_at_expiry(ctx);
-        }
+        self.end_at_expiry(ctx);
         if access.user.is_none() {
             return;
         }

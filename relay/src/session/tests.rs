@@ -44,6 +44,7 @@ fn relay(config: Config) -> (web::Data<RelayState>, watch::Sender<bool>) {
         shutdown: shutdown_rx,
         started: Instant::now(),
         auth: Arc::new(auth),
+        signin: Default::default(),
     };
     (web::Data::new(state), shutdown)
 }

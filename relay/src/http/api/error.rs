@@ -12,6 +12,10 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// `Retry-After` seconds, for 429.
+    pub retry_after: Option<u64>,
+    /// Clear the session cookie with the answer (its `Secure` flag): a cookie that opens nothing.
+    pub clear_cookie: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -26,6 +30,16 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+            clear_cookie: None,
+        }
+    }
+
+    /// The same error with `Retry-After: seconds`.
+    pub fn with_retry_after(self, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..self
         }
     }
 
@@ -51,12 +65,18 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            // Credentials and what they open must never be cached by a proxy or the browser.
-            .insert_header(("cache-control", "no-store"))
-            .json(Body {
-                error: self.code,
-                message: &self.message,
-            })
+        let mut response = HttpResponse::build(self.status);
+        // Credentials and what they open must never be cached by a proxy or the browser.
+        response.insert_header(("cache-control", "no-store"));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header(("retry-after", seconds.to_string()));
+        }
+        if let Some(secure) = self.clear_cookie {
+            response.cookie(super::cookie::cleared(secure));
+        }
+        response.json(Body {
+            error: self.code,
+            message: &self.message,
+        })
     }
 }
