@@ -63,10 +63,7 @@ fn options() -> Option<Options> {
         seconds: number("--seconds", 30),
         warmup: number("--warmup", 10),
         relay: value("--relay").map_or_else(
-            || {
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../target/release/deskbridge-relay")
-            },
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/deskbridge-relay"),
             PathBuf::from,
         ),
         label: value("--label").unwrap_or_else(|| format!("fleet-page-{desktops}")),
@@ -97,7 +94,11 @@ async fn desktop(url: String, id: String, phase: Duration) {
         return;
     };
     let auth = json!({"event": "authentication", "client_id": id, "client_mode": "desktop"});
-    if ws.send(Message::Text(auth.to_string().into())).await.is_err() {
+    if ws
+        .send(Message::Text(auth.to_string().into()))
+        .await
+        .is_err()
+    {
         return;
     }
     let mut rng = fastrand::Rng::new();
@@ -220,7 +221,11 @@ async fn run(options: Options) {
     );
     let addr = relay.addr();
     let url = format!("ws://{addr}/ws");
-    eprintln!("relay {} (pid {}) at {addr}", options.relay.display(), relay.pid());
+    eprintln!(
+        "relay {} (pid {}) at {addr}",
+        options.relay.display(),
+        relay.pid()
+    );
 
     for i in 0..options.desktops {
         let phase = Duration::from_millis((i as u64 * 1000) / options.desktops as u64);
@@ -254,16 +259,12 @@ async fn run(options: Options) {
         ),
     )
     .await;
-    eprintln!(
-        "{n} desktops on the grid; warming up {} s",
-        options.warmup
-    );
+    eprintln!("{n} desktops on the grid; warming up {} s", options.warmup);
     actix_rt::time::sleep(Duration::from_secs(options.warmup)).await;
 
     // Frame times as the page sees them: every requestAnimationFrame delta, and long tasks.
     browser
-        .js(
-            "window.__bench = { frames: [], long: [] };
+        .js("window.__bench = { frames: [], long: [] };
              let last = performance.now();
              const frame = (t) => { window.__bench.frames.push(t - last); last = t;
                                     if (!window.__bench.done) requestAnimationFrame(frame); };
@@ -271,8 +272,7 @@ async fn run(options: Options) {
              try { new PerformanceObserver((list) => { for (const e of list.getEntries())
                      window.__bench.long.push(e.duration); }).observe({ type: 'longtask' }); }
              catch (e) { window.__bench.noLongTasks = String(e); }
-             return null;",
-        )
+             return null;")
         .await;
     let group = browser.process_group();
     let (renderer0, chromium0) = chromium_ticks(group);
@@ -283,10 +283,12 @@ async fn run(options: Options) {
     let (relay1, _) = cpu_ticks(relay.pid() as i32).expect("the relay's /proc stat");
     let window = started.elapsed().as_secs_f64();
     let recorded = browser
-        .js("window.__bench.done = true; return [window.__bench.frames, window.__bench.long, \
+        .js(
+            "window.__bench.done = true; return [window.__bench.frames, window.__bench.long, \
              performance.memory ? performance.memory.usedJSHeapSize : null, \
              document.querySelectorAll('#grid a.desk').length, \
-             document.querySelectorAll('#grid canvas.desk-spark').length]")
+             document.querySelectorAll('#grid canvas.desk-spark').length]",
+        )
         .await;
     if let Some(path) = &options.screenshot {
         let png = browser.client.screenshot().await.expect("a screenshot");

@@ -131,11 +131,12 @@ impl Browser {
 
     /// Runs `js` (a function body: `return …;`) in the page and returns its value.
     pub async fn js(&self, js: &str) -> serde_json::Value {
-        self.client
-            .execute(js, vec![])
-            .await
-            .unwrap_or_else(|e| panic!("script failed in the page: {e}
-{js}"))
+        self.client.execute(js, vec![]).await.unwrap_or_else(|e| {
+            panic!(
+                "script failed in the page: {e}
+{js}"
+            )
+        })
     }
 
     /// Types `text` into the input `#id`, replacing what was there.

@@ -151,9 +151,12 @@ async fn cards(browser: &Browser, ids: &[&str]) -> Vec<(String, String, u64)> {
 async fn wait_live(browser: &Browser, ids: &[&str]) {
     browser
         .wait_until("every card online with a CPU figure", WAIT, || async {
-            cards(browser, ids).await.iter().all(|(state, cpu, points)| {
-                state == "online" && cpu.parse::<f64>().is_ok() && *points >= 1
-            })
+            cards(browser, ids)
+                .await
+                .iter()
+                .all(|(state, cpu, points)| {
+                    state == "online" && cpu.parse::<f64>().is_ok() && *points >= 1
+                })
         })
         .await;
     let before = cards(browser, ids).await;
@@ -190,7 +193,9 @@ async fn value_of(browser: &Browser, id: &str) -> String {
 
 async fn text_of(browser: &Browser, id: &str) -> String {
     browser
-        .js(&format!("return document.getElementById('{id}').textContent"))
+        .js(&format!(
+            "return document.getElementById('{id}').textContent"
+        ))
         .await
         .as_str()
         .unwrap_or_default()
@@ -364,7 +369,10 @@ async fn people_sign_in_see_their_desktops_act_by_role_share_and_add() {
         .await;
     assert_eq!(view(&guest).await, "detail");
     assert!(guest.displayed("view-only").await);
-    assert!(!guest.displayed("beep").await, "no Beep on a view-only link");
+    assert!(
+        !guest.displayed("beep").await,
+        "no Beep on a view-only link"
+    );
     assert!(!guest.displayed("share-card").await);
     let url = guest.client.current_url().await.unwrap();
     assert!(!url.as_str().contains("share="), "the token left in {url}");
@@ -380,9 +388,13 @@ async fn people_sign_in_see_their_desktops_act_by_role_share_and_add() {
         .await;
     let revoked = Instant::now();
     guest
-        .wait_until("the revoked link stopping", Duration::from_secs(5), || async {
-            guest.attr("conn-state", "data-state").await.as_deref() == Some("disconnected")
-        })
+        .wait_until(
+            "the revoked link stopping",
+            Duration::from_secs(5),
+            || async {
+                guest.attr("conn-state", "data-state").await.as_deref() == Some("disconnected")
+            },
+        )
         .await;
     eprintln!("revoked link stopped after {:?}", revoked.elapsed());
     guest
@@ -452,11 +464,7 @@ async fn people_sign_in_see_their_desktops_act_by_role_share_and_add() {
     wait_view(&browser, "signin").await;
 
     // A viewer: the same grid, no Add, no Beep; a beep sent by hand is refused by the relay.
-    guest
-        .client
-        .goto(&format!("http://{addr}/"))
-        .await
-        .unwrap();
+    guest.client.goto(&format!("http://{addr}/")).await.unwrap();
     sign_in(&guest, VIC).await;
     wait_grid(&guest, &["alice-1", "alice-2", "alice-3", "alice-new"]).await;
     assert!(!guest.displayed("add-open").await, "no Add for a viewer");
@@ -467,7 +475,10 @@ async fn people_sign_in_see_their_desktops_act_by_role_share_and_add() {
         })
         .await;
     assert!(!guest.displayed("beep").await, "no Beep for a viewer");
-    assert!(!guest.displayed("share-card").await, "no sharing for a viewer");
+    assert!(
+        !guest.displayed("share-card").await,
+        "no sharing for a viewer"
+    );
     assert_eq!(beep_by_hand(&guest, "alice-2").await, "viewer:not_allowed");
 
     // Removed from the users file: the page says it is signed out within 2 s.
