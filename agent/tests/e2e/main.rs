@@ -11,6 +11,7 @@ mod beep;
 mod browser;
 mod chromium;
 mod demo;
+mod fleet_page;
 mod harness;
 mod install;
 mod liveness;
