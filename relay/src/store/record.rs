@@ -58,6 +58,14 @@ pub enum AuditKind {
     TokenRefused,
     /// A command (beep) a viewer sent, and what became of it.
     Command,
+    /// A sign-in attempt (`POST /api/login`): `ok`, `bad_credentials` or `limited`.
+    SignIn,
+    /// A view-only link made by an operator.
+    ShareCreated,
+    /// A view-only link revoked.
+    ShareRevoked,
+    /// A desktop added from the page (its desktop token minted).
+    DesktopAdded,
 }
 
 impl AuditKind {
@@ -65,6 +73,10 @@ impl AuditKind {
         match self {
             AuditKind::TokenRefused => "token_refused",
             AuditKind::Command => "command",
+            AuditKind::SignIn => "sign_in",
+            AuditKind::ShareCreated => "share_created",
+            AuditKind::ShareRevoked => "share_revoked",
+            AuditKind::DesktopAdded => "desktop_added",
         }
     }
 }
@@ -186,5 +198,35 @@ mod tests {
         );
         let sample = Sample::of(&id, &cpu(None), now);
         assert_eq!((sample.value, sample.memory_used), (12.5, Some(10)));
+    }
+}
+
+impl AuditRecord {
+    /// A sign-in attempt as `user` (the name typed, at most 64 characters; never the password)
+    /// and how it ended.
+    pub fn sign_in(user: &str, from: Option<IpAddr>, outcome: &str) -> Self {
+        Self::new(
+            AuditKind::SignIn,
+            user.chars().take(64).collect(),
+            from,
+            None,
+            json!({ "outcome": outcome }),
+        )
+    }
+
+    /// A view-only link `share` (its id, never its token) made or revoked by `by`.
+    pub fn share(
+        kind: AuditKind,
+        by: &str,
+        from: Option<IpAddr>,
+        desktop: &ClientId,
+        share: &str,
+        expires: Option<u64>,
+    ) -> Self {
+        let detail = match expires {
+            Some(expires) => json!({ "share": share, "expires": expires }),
+            None => json!({ "share": share }),
+        };
+        Self::new(kind, by.to_owned(), from, Some(desktop), detail)
     }
 }

@@ -11,11 +11,12 @@ use deskbridge_protocol::{ClientId, ClientMode};
 use serde::{Deserialize, Serialize};
 
 use super::body::{bad_request, read_json};
-use super::caller::caller;
+use super::caller::{caller, caller_ip};
 use super::error::ApiError;
 use super::public_url::ws_url;
 use crate::matchmaker::messages::Expect;
 use crate::state::RelayState;
+use crate::store::record::{AuditKind, AuditRecord};
 
 /// How long an added desktop's token is good for: as long as `token --mode desktop` makes them.
 pub const DESKTOP_TOKEN_TTL: Duration = Duration::from_secs(365 * 86_400);
@@ -60,6 +61,13 @@ pub async fn add(
         client_id: id.clone(),
     });
     log::info!("audit: desktop {id} added by {:?}", access.by);
+    state.store.audit(AuditRecord::new(
+        AuditKind::DesktopAdded,
+        access.by.clone(),
+        caller_ip(&req, &state),
+        Some(&id),
+        serde_json::json!({ "token_days": DESKTOP_TOKEN_TTL.as_secs() / 86_400 }),
+    ));
     let relay = ws_url(&req, &state.config);
     let command = format!("deskbridge-agent install --relay {relay} --id {id} --token {token}");
     Ok(HttpResponse::Created()

@@ -13,6 +13,7 @@ use deskbridge_auth::Access;
 
 use super::error::ApiError;
 use crate::auth::SESSION_COOKIE;
+use crate::limits::client_ip::client_ip;
 use crate::limits::origin::origin_allowed;
 use crate::state::RelayState;
 
@@ -60,4 +61,14 @@ pub fn caller(req: &HttpRequest, state: &RelayState) -> Result<Access, ApiError>
         );
         ApiError::unauthorized(format!("credentials refused: {why}"))
     })
+}
+
+/// The caller's address (`X-Forwarded-For` believed only from a `--trusted-proxy`), for the
+/// audit log.
+pub fn caller_ip(req: &HttpRequest, state: &RelayState) -> Option<std::net::IpAddr> {
+    client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers(),
+        &state.config.trusted_proxies,
+    )
 }

@@ -11,11 +11,12 @@ use deskbridge_protocol::ClientId;
 use serde::{Deserialize, Serialize};
 
 use super::body::{bad_request, read_json};
-use super::caller::caller;
+use super::caller::{caller, caller_ip};
 use super::error::ApiError;
 use super::public_url::page_base;
 use crate::auth::shares::Share;
 use crate::state::RelayState;
+use crate::store::record::{AuditKind, AuditRecord};
 
 /// The shortest a link may live.
 pub const MIN_TTL: Duration = Duration::from_secs(15 * 60);
@@ -107,6 +108,14 @@ pub async fn create(
         .auth
         .create_share(&desktop, ttl, &access.by)
         .map_err(|e| ApiError::unavailable(format!("cannot make a link: {e}")))?;
+    state.store.audit(AuditRecord::share(
+        AuditKind::ShareCreated,
+        &access.by,
+        caller_ip(&req, &state),
+        &desktop,
+        &share.id,
+        Some(share.expires),
+    ));
     let url = format!(
         "{}/#id={}&share={token}",
         page_base(&req, &state.config),
@@ -174,6 +183,16 @@ pub async fn revoke(
         .auth
         .revoke_share(&share.id, &access.by)
         .ok_or_else(no_such)?;
+    if let Ok(desktop) = ClientId::new(&share.desktop) {
+        state.store.audit(AuditRecord::share(
+            AuditKind::ShareRevoked,
+            &access.by,
+            caller_ip(&req, &state),
+            &desktop,
+            &share.id,
+            None,
+        ));
+    }
     Ok(HttpResponse::NoContent()
         .insert_header(("cache-control", "no-store"))
         .finish())

@@ -24,6 +24,7 @@ use crate::limits::origin::origin_allowed;
 use crate::limits::signin::SignInRefused;
 use crate::metrics::{Limit, SignInOutcome};
 use crate::state::RelayState;
+use crate::store::record::AuditRecord;
 
 /// How long a session cookie is good for without renewal. Short, so a stolen cookie is worth
 /// little; the open page renews it (`GET /api/session`) long before it runs out.
@@ -113,6 +114,9 @@ pub async fn login(
             "sign-in as {} from {ip:?} refused: too many attempts {which}; retry in {wait} s",
             shown(&user)
         );
+        state
+            .store
+            .audit(AuditRecord::sign_in(&user, ip, "limited"));
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -128,6 +132,9 @@ pub async fn login(
         state.signin.failed(&user);
         state.metrics.signins(SignInOutcome::BadCredentials).inc();
         log::info!("sign-in as {} from {ip:?}: bad credentials", shown(&user));
+        state
+            .store
+            .audit(AuditRecord::sign_in(&user, ip, "bad_credentials"));
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_credentials",
@@ -146,6 +153,7 @@ pub async fn login(
         "audit: {name:?} signed in from {ip:?} (session {})",
         short_jti(&claims.jti)
     );
+    state.store.audit(AuditRecord::sign_in(&name, ip, "ok"));
     Ok(HttpResponse::NoContent()
         .insert_header(("cache-control", "no-store"))
         .cookie(cookie::session(&token, SESSION_TTL, https(&req, config)))
