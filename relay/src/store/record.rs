@@ -167,6 +167,36 @@ pub enum Item {
     Close(std::sync::mpsc::Sender<()>),
 }
 
+impl AuditRecord {
+    /// A sign-in attempt as `user` (the name typed, at most 64 characters; never the password)
+    /// and how it ended.
+    pub fn sign_in(user: &str, from: Option<IpAddr>, outcome: &str) -> Self {
+        Self::new(
+            AuditKind::SignIn,
+            user.chars().take(64).collect(),
+            from,
+            None,
+            json!({ "outcome": outcome }),
+        )
+    }
+
+    /// A view-only link `share` (its id, never its token) made or revoked by `by`.
+    pub fn share(
+        kind: AuditKind,
+        by: &str,
+        from: Option<IpAddr>,
+        desktop: &ClientId,
+        share: &str,
+        expires: Option<u64>,
+    ) -> Self {
+        let detail = match expires {
+            Some(expires) => json!({ "share": share, "expires": expires }),
+            None => json!({ "share": share }),
+        };
+        Self::new(kind, by.to_owned(), from, Some(desktop), detail)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,35 +228,5 @@ mod tests {
         );
         let sample = Sample::of(&id, &cpu(None), now);
         assert_eq!((sample.value, sample.memory_used), (12.5, Some(10)));
-    }
-}
-
-impl AuditRecord {
-    /// A sign-in attempt as `user` (the name typed, at most 64 characters; never the password)
-    /// and how it ended.
-    pub fn sign_in(user: &str, from: Option<IpAddr>, outcome: &str) -> Self {
-        Self::new(
-            AuditKind::SignIn,
-            user.chars().take(64).collect(),
-            from,
-            None,
-            json!({ "outcome": outcome }),
-        )
-    }
-
-    /// A view-only link `share` (its id, never its token) made or revoked by `by`.
-    pub fn share(
-        kind: AuditKind,
-        by: &str,
-        from: Option<IpAddr>,
-        desktop: &ClientId,
-        share: &str,
-        expires: Option<u64>,
-    ) -> Self {
-        let detail = match expires {
-            Some(expires) => json!({ "share": share, "expires": expires }),
-            None => json!({ "share": share }),
-        };
-        Self::new(kind, by.to_owned(), from, Some(desktop), detail)
     }
 }
