@@ -12,7 +12,9 @@
 //! `presence`), announces this node's state, enforces "the newest desktop wins" across nodes,
 //! and starts or stops the id's NATS link as the node starts or stops holding the id.
 
+mod book;
 mod coalesce;
+mod commands;
 mod fleet;
 pub mod messages;
 mod room;
@@ -33,7 +35,7 @@ use deskbridge_protocol::{
 use crate::cluster::announce::Announcement;
 use crate::cluster::link::{Control, LinkParts, RemoteState, RoomLink};
 use crate::cluster::presence::newer;
-use crate::cluster::remote::{fetch_history, CommandLink, DesktopLink, FetchedHistory};
+use crate::cluster::remote::{fetch_history, DesktopLink, FetchedHistory};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -67,6 +69,9 @@ pub struct Matchmaker {
     known: HashMap<ClientId, Known>,
     /// The fleet connections, by session: what each may see and which ids it watches.
     fleets: HashMap<SessionId, fleet::FleetMember>,
+    /// The command books of ids with no room now, so a viewer who comes back within ten
+    /// minutes still sees them; swept with the rooms' books.
+    parked_books: HashMap<ClientId, book::CommandBook>,
 }
 
 /// What the relay remembers of a known id while it has no room (see [`Matchmaker::known`]).
@@ -142,6 +147,7 @@ impl Matchmaker {
             presence_tickets: 0,
             known: HashMap::new(),
             fleets: HashMap::new(),
+            parked_books: HashMap::new(),
         }
     }
 
@@ -368,6 +374,7 @@ impl Actor for Matchmaker {
         // Joins and leaves come in bursts after a restart; do not make sessions wait on a
         // mailbox of the default size.
         ctx.set_mailbox_capacity(usize::MAX >> 1);
+        ctx.run_interval(commands::SWEEP_EVERY, |act, _| act.sweep_books());
         if let Some(cluster) = &self.cluster {
             let every = (cluster.announce_every / 4).max(Duration::from_millis(20));
             ctx.run_interval(every, |act, ctx| act.tick(ctx));
@@ -446,6 +453,10 @@ impl Handler<Join> for Matchmaker {
         if changed {
             self.presence_changed(&join.client_id, Some(member.session()), ctx);
         }
+        if join.mode == ClientMode::Desktop {
+            // After its welcome: what waited for it is delivered now.
+            self.deliver_waiting(&join.client_id, ctx);
+        }
         self.update_rooms_gauge();
         Ok(peers)
     }
@@ -457,8 +468,10 @@ impl Matchmaker {
     fn room(&mut self, client_id: &ClientId) -> &mut Room {
         let (history_len, rate) = (self.history_len, self.commands_per_second);
         let known = &self.known;
+        let parked = &mut self.parked_books;
         self.rooms.entry(client_id.clone()).or_insert_with(|| {
             let mut room = Room::new(history_len, rate);
+            room.book = parked.remove(client_id).unwrap_or_default();
             if let Some(k) = known.get(client_id) {
                 room.offline_reason = k.reason;
                 room.since = k.since;
@@ -470,9 +483,13 @@ impl Matchmaker {
 
     /// Removes an empty room, remembering why its desktop left.
     fn remove_room(&mut self, client_id: &ClientId) {
-        let Some(room) = self.rooms.remove(client_id) else {
+        let Some(mut room) = self.rooms.remove(client_id) else {
             return;
         };
+        if !room.book.is_empty() {
+            self.parked_books
+                .insert(client_id.clone(), std::mem::take(&mut room.book));
+        }
         if room.offline_reason.is_some() || room.waiting {
             self.remember(
                 client_id,
@@ -532,7 +549,6 @@ impl Matchmaker {
     /// route to the desktop.
     fn seat_viewer(&mut self, client_id: &ClientId, viewer: Member) -> Result<Peers, JoinRefused> {
         let (per_id, per_token) = (self.max_viewers, self.max_viewers_per_token);
-        let cluster = self.cluster.as_ref().map(|c| c.node.clone());
         let room = self.room(client_id);
         if let Some(limit) = room.viewer_refusal(viewer.token.as_deref(), per_id, per_token) {
             if room.is_empty() {
@@ -550,7 +566,6 @@ impl Matchmaker {
         Ok(Peers::Web {
             desktop: room.desktop_route(),
             commands: room.commands.clone(),
-            cluster: cluster.map(|node| CommandLink::new(node, client_id)),
         })
     }
 
@@ -580,6 +595,7 @@ impl Matchmaker {
                     history: room.history.clone(),
                     commands: room.commands.clone(),
                     states: ctx.address().recipient(),
+                    news: ctx.address().recipient(),
                 },
             )
         });
@@ -623,6 +639,7 @@ impl Matchmaker {
         };
         if let Some(history) = history {
             self.send_control(outbox, history);
+            self.send_book(client_id, outbox);
         }
         self.send_control(outbox, room.presence(client_id));
     }
@@ -694,6 +711,8 @@ impl Handler<RemoteState> for Matchmaker {
 
     fn handle(&mut self, state: RemoteState, ctx: &mut Context<Self>) {
         self.apply_remote(&state.client_id, state.announcement, None, ctx);
+        // A desktop that arrived on another node gets what waits for it here.
+        self.deliver_waiting(&state.client_id, ctx);
     }
 }
 

@@ -16,6 +16,7 @@ use deskbridge_protocol::{
 };
 use governor::DefaultDirectRateLimiter;
 
+use super::book::CommandBook;
 use super::coalesce::{Coalescer, PRESENCE_WINDOW};
 use super::messages::{DesktopRoute, PeerUpdate, ViewerLimit};
 use crate::cluster::link::RoomLink;
@@ -91,6 +92,8 @@ pub struct Room<M = Member> {
     shown: (bool, u32),
     /// The desktop's route the viewers were last told, to tell them only of changes.
     route: DesktopRoute,
+    /// The commands of the last ten minutes and those waiting for the desktop (`book.rs`).
+    pub book: CommandBook,
 }
 
 impl<M: Seat> Room<M> {
@@ -113,6 +116,7 @@ impl<M: Seat> Room<M> {
             presence_timer: Coalescer::new(PRESENCE_WINDOW),
             shown: (false, 0),
             route: DesktopRoute::Unknown,
+            book: CommandBook::default(),
         }
     }
 
@@ -233,8 +237,13 @@ impl<M: Seat> Room<M> {
         changed
     }
 
+    /// Nobody of the id is here and no command of this node's waits or awaits its answer: the
+    /// room may go.
     pub fn is_empty(&self) -> bool {
-        self.desktop.is_none() && self.viewers.is_empty() && self.watchers.is_empty()
+        self.desktop.is_none()
+            && self.viewers.is_empty()
+            && self.watchers.is_empty()
+            && !self.book.has_open()
     }
 
     /// Viewers on this node that joined with token `jti`. A token opens one id only, so the
