@@ -389,24 +389,22 @@ impl Matchmaker {
     }
 
     /// An answer of the desktop (here, or relayed by its node) to a command: ends the command
-    /// this node owns. Returns whether the answer is a repeat to drop.
-    fn answered(&mut self, client_id: &ClientId, kind: EventKind, result: &BeepResult) -> bool {
-        let Some(room) = self.rooms.get(client_id) else {
-            return false;
+    /// this node owns.
+    fn answered(&mut self, client_id: &ClientId, kind: EventKind, result: &BeepResult) {
+        let Some(id) = self
+            .rooms
+            .get(client_id)
+            .and_then(|room| room.book.answered(kind, result))
+        else {
+            return;
         };
-        if room.book.is_repeat_answer(kind, result) {
-            return true;
-        }
-        if let Some(id) = room.book.answered(kind, result) {
-            let (state, error) = if result.ok {
-                (CommandState::Done, None)
-            } else {
-                let why = result.error.clone().unwrap_or_else(|| "failed".to_owned());
-                (CommandState::Failed, Some(why))
-            };
-            self.advance(client_id, &id, state, error);
-        }
-        false
+        let (state, error) = if result.ok {
+            (CommandState::Done, None)
+        } else {
+            let why = result.error.clone().unwrap_or_else(|| "failed".to_owned());
+            (CommandState::Failed, Some(why))
+        };
+        self.advance(client_id, &id, state, error);
     }
 }
 
@@ -430,7 +428,10 @@ impl Handler<DesktopReply> for Matchmaker {
     /// The desktop's answer goes to every viewer as it came (v1 pages read it), unless it
     /// repeats one already passed on (an agent resending a result it was not sure arrived).
     fn handle(&mut self, reply: DesktopReply, _: &mut Context<Self>) {
-        if self.answered(&reply.client_id, reply.kind, &reply.result) {
+        let Some(room) = self.rooms.get(&reply.client_id) else {
+            return;
+        };
+        if room.book.is_repeat_answer(reply.kind, &reply.result) {
             log::debug!(
                 "{} for {:?} to {} repeated; not forwarded again",
                 reply.kind.name(),
@@ -439,17 +440,15 @@ impl Handler<DesktopReply> for Matchmaker {
             );
             return;
         }
-        let Some(room) = self.rooms.get(&reply.client_id) else {
-            return;
-        };
         fan_out(&room.viewer_outboxes(), reply.kind, &reply.frame, &self.metrics);
         if let Some(cluster) = &self.cluster {
             cluster.node.publisher.publish(
                 Subjects::new(&reply.client_id).web(reply.kind.name()),
-                reply.frame.into_bytes(),
+                reply.frame.clone().into_bytes(),
                 Traffic::Reply,
             );
         }
+        self.answered(&reply.client_id, reply.kind, &reply.result);
     }
 }
 
