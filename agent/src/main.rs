@@ -11,6 +11,8 @@ mod backoff;
 mod cli;
 mod commands;
 mod config;
+mod ledger;
+mod notify;
 mod power;
 mod run;
 mod sampler;

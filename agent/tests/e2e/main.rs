@@ -7,6 +7,7 @@
 
 mod auth;
 mod beep;
+mod commands;
 mod browser;
 mod chromium;
 mod demo;
