@@ -352,7 +352,10 @@ impl Agent {
         }
         let owed = self.ledger.take_owed();
         if !owed.is_empty() {
-            log::info!("sending {} answer(s) owed from before the reconnect", owed.len());
+            log::info!(
+                "sending {} answer(s) owed from before the reconnect",
+                owed.len()
+            );
         }
         for answer in owed {
             self.answer(answer);

@@ -113,9 +113,10 @@ impl Ledger {
 
     /// Connection `generation` ended at `now`: what it carried in its last moments is owed again.
     pub fn ended(&mut self, generation: u64, now: Instant) {
-        let (recent, rest): (Vec<Sent>, Vec<Sent>) = self.sent.drain(..).partition(|s| {
-            s.generation == generation && now.duration_since(s.at) <= RESEND_WINDOW
-        });
+        let (recent, rest): (Vec<Sent>, Vec<Sent>) = self
+            .sent
+            .drain(..)
+            .partition(|s| s.generation == generation && now.duration_since(s.at) <= RESEND_WINDOW);
         self.sent = rest.into();
         for sent in recent {
             self.owe(sent.frame);
@@ -128,8 +129,7 @@ impl Ledger {
     }
 
     fn forget_before(&mut self, now: Instant) {
-        self.ran
-            .retain(|_, r| now.duration_since(r.at) < REMEMBER);
+        self.ran.retain(|_, r| now.duration_since(r.at) < REMEMBER);
     }
 }
 

@@ -320,12 +320,15 @@ mod tests {
             code_of(r#"{"event":"beep","wait_ms":-1}"#),
             ErrorCode::BadMessage
         );
-        let ok = parse_client_message(r#"{"event":"notify","text":"Dinner ✓","wait_ms":5}"#)
-            .unwrap();
+        let ok =
+            parse_client_message(r#"{"event":"notify","text":"Dinner ✓","wait_ms":5}"#).unwrap();
         let request = ok.command().unwrap();
         assert_eq!((request.id, request.wait_ms), (None, Some(5)));
         let long = format!(r#"{{"event":"notify","text":"{}"}}"#, "é".repeat(200));
-        assert!(parse_client_message(&long).is_ok(), "200 characters, 400 bytes");
+        assert!(
+            parse_client_message(&long).is_ok(),
+            "200 characters, 400 bytes"
+        );
         for bad in [
             r#"{"event":"notify","text":""}"#,
             r#"{"event":"notify"}"#,

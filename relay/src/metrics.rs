@@ -270,7 +270,12 @@ impl Metrics {
             commands_family.clone(),
         );
         let commands = COMMANDS.map(|kind| {
-            [CommandState::Done, CommandState::Failed, CommandState::Expired].map(|state| {
+            [
+                CommandState::Done,
+                CommandState::Failed,
+                CommandState::Expired,
+            ]
+            .map(|state| {
                 commands_family
                     .get_or_create(&CommandLabel {
                         name: kind.name(),
@@ -431,7 +436,9 @@ mod tests {
             .unwrap()
             .inc();
         assert!(m.commands(EventKind::Cpu, CommandState::Done).is_none());
-        assert!(m.commands(EventKind::Beep, CommandState::Delivered).is_none());
+        assert!(m
+            .commands(EventKind::Beep, CommandState::Delivered)
+            .is_none());
         let text = m.render();
         assert!(text.contains(r#"deskbridge_commands_total{name="notify",state="expired"} 1"#));
         assert!(text.contains(r#"deskbridge_commands_total{name="beep",state="done"} 0"#));

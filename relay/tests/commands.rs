@@ -198,7 +198,10 @@ async fn a_waiting_command_is_delivered_when_the_desktop_comes_and_expires_when_
         }
     };
     assert_eq!(delivered["state"], "delivered");
-    assert_eq!(metric(relay.addr(), "deskbridge_commands_waiting").await, 0.0);
+    assert_eq!(
+        metric(relay.addr(), "deskbridge_commands_waiting").await,
+        0.0
+    );
     desk.send(r#"{"event":"beep_result","id":"later","ok":true}"#)
         .await;
     assert_eq!(step(&mut alice, "later").await["state"], "done");
@@ -229,26 +232,42 @@ async fn ids_name_one_command_waits_are_bounded_and_answers_count_once() {
         .send(r#"{"event":"beep","id":"x","wait_ms":600001}"#)
         .await;
     let bad = alice.expect_error(ErrorCode::BadMessage).await;
-    assert!(bad["message"].as_str().unwrap().contains("wait_ms"), "{bad}");
+    assert!(
+        bad["message"].as_str().unwrap().contains("wait_ms"),
+        "{bad}"
+    );
 
     for i in 0..16 {
         alice
-            .send(&format!(r#"{{"event":"beep","id":"w{i}","wait_ms":60000}}"#))
+            .send(&format!(
+                r#"{{"event":"beep","id":"w{i}","wait_ms":60000}}"#
+            ))
             .await;
-        assert_eq!(step(&mut alice, &format!("w{i}")).await["state"], "requested");
+        assert_eq!(
+            step(&mut alice, &format!("w{i}")).await["state"],
+            "requested"
+        );
     }
     alice
         .send(r#"{"event":"beep","id":"w16","wait_ms":60000}"#)
         .await;
     alice.expect_error(ErrorCode::QueueFull).await;
     assert_eq!(
-        metric(relay.addr(), r#"deskbridge_errors_total{code="queue_full"}"#).await,
+        metric(
+            relay.addr(),
+            r#"deskbridge_errors_total{code="queue_full"}"#
+        )
+        .await,
         1.0
     );
-    assert_eq!(metric(relay.addr(), "deskbridge_commands_waiting").await, 16.0);
+    assert_eq!(
+        metric(relay.addr(), "deskbridge_commands_waiting").await,
+        16.0
+    );
 
     // Another sender may not take an id; the same sender repeating one changes nothing.
-    bob.send(r#"{"event":"beep","id":"w3","wait_ms":60000}"#).await;
+    bob.send(r#"{"event":"beep","id":"w3","wait_ms":60000}"#)
+        .await;
     bob.expect_error(ErrorCode::IdTaken).await;
     alice
         .send(r#"{"event":"beep","id":"w3","wait_ms":60000}"#)
@@ -290,7 +309,8 @@ async fn notify_lives_the_same_life_and_a_bad_text_never_reaches_the_desktop() {
     let relay = start_relay(test_config());
     let mut desk = Client::join(relay.addr(), ID, "desktop").await;
     let mut web = Client::join(relay.addr(), ID, "web").await;
-    web.send(r#"{"event":"notify","id":"n1","text":"Lunch"}"#).await;
+    web.send(r#"{"event":"notify","id":"n1","text":"Lunch"}"#)
+        .await;
     let requested = step(&mut web, "n1").await;
     assert_eq!(requested["name"], "notify");
     assert_eq!(requested["by"], "anonymous");
@@ -298,8 +318,10 @@ async fn notify_lives_the_same_life_and_a_bad_text_never_reaches_the_desktop() {
         desk.next_raw("notify").await,
         r#"{"event":"notify","id":"n1","text":"Lunch"}"#
     );
-    desk.send(r#"{"event":"notify_result","id":"n1","ok":false,"error":"no notification service"}"#)
-        .await;
+    desk.send(
+        r#"{"event":"notify_result","id":"n1","ok":false,"error":"no notification service"}"#,
+    )
+    .await;
     assert_eq!(web.next_named("notify_result").await["ok"], false);
     let failed = states_until(&mut web, "n1", "failed").await;
     assert_eq!(failed.last().map(String::as_str), Some("failed"));

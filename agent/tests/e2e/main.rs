@@ -7,9 +7,9 @@
 
 mod auth;
 mod beep;
-mod commands;
 mod browser;
 mod chromium;
+mod commands;
 mod demo;
 mod harness;
 mod install;

@@ -72,7 +72,9 @@ impl Entry {
     }
 
     pub fn frame(&self, client_id: &ClientId) -> ByteString {
-        ServerMessage::Command(self.event(client_id)).to_json().into()
+        ServerMessage::Command(self.event(client_id))
+            .to_json()
+            .into()
     }
 }
 
@@ -133,9 +135,7 @@ impl CommandBook {
     /// Whether this node still has to end a command (so the room must stay, to hear of the
     /// desktop's arrival and its answer, even with nobody connected).
     pub fn has_open(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.owned && !e.state.is_final())
+        self.entries.iter().any(|e| e.owned && !e.state.is_final())
     }
 
     /// Accepts a command from a viewer of this node, or refuses it: an id another sender used
@@ -306,9 +306,8 @@ impl CommandBook {
     /// delivered command unanswered for [`WINDOW`]; returns their ids. Mirrors and finished
     /// commands older than the window leave the book.
     pub fn expire(&mut self, now: Instant) -> Vec<String> {
-        self.entries.retain(|e| {
-            e.owned && !e.state.is_final() || now.duration_since(e.since) < WINDOW
-        });
+        self.entries
+            .retain(|e| e.owned && !e.state.is_final() || now.duration_since(e.since) < WINDOW);
         self.entries
             .iter()
             .filter(|e| {
@@ -381,7 +380,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(full.code, ErrorCode::QueueFull);
         // Without a wait it is now or never, so the queue does not refuse it.
-        assert!(book.admit(&beep(Some("now"), "alice", None, false), 1, "n").is_ok());
+        assert!(book
+            .admit(&beep(Some("now"), "alice", None, false), 1, "n")
+            .is_ok());
         assert_eq!(book.take_waiting().len(), MAX_WAITING);
         assert!(book.take_waiting().is_empty(), "taken once");
     }
@@ -389,7 +390,8 @@ mod tests {
     #[test]
     fn answers_end_commands_by_id_or_in_order_and_a_final_state_stays() {
         let mut book = CommandBook::default();
-        book.admit(&beep(Some("x"), "alice", None, true), 1, "n").unwrap();
+        book.admit(&beep(Some("x"), "alice", None, true), 1, "n")
+            .unwrap();
         let Ok(Admission::New(v1)) = book.admit(&beep(None, "bob", None, true), 1, "n") else {
             panic!()
         };
@@ -397,7 +399,10 @@ mod tests {
             assert!(book.set(id, CommandState::Delivered, None, 2).is_some());
         }
         let reply = EventKind::BeepResult;
-        assert_eq!(book.answered(reply, &result(Some("x"), true)), Some("x".into()));
+        assert_eq!(
+            book.answered(reply, &result(Some("x"), true)),
+            Some("x".into())
+        );
         assert_eq!(book.answered(reply, &result(None, true)), Some(v1.clone()));
         assert_eq!(
             book.answered(EventKind::NotifyResult, &result(Some("x"), true)),
@@ -416,11 +421,20 @@ mod tests {
     fn parked_commands_expire_at_their_deadline_and_old_ones_leave() {
         let mut book = CommandBook::default();
         let now = Instant::now();
-        book.admit(&beep(Some("soon"), "alice", Some(10), false), 1, "n").unwrap();
-        book.park("soon", ByteString::from_static("{}"), now + Duration::from_millis(10));
+        book.admit(&beep(Some("soon"), "alice", Some(10), false), 1, "n")
+            .unwrap();
+        book.park(
+            "soon",
+            ByteString::from_static("{}"),
+            now + Duration::from_millis(10),
+        );
         book.admit(&beep(Some("later"), "alice", Some(9_000), false), 1, "n")
             .unwrap();
-        book.park("later", ByteString::from_static("{}"), now + Duration::from_secs(9));
+        book.park(
+            "later",
+            ByteString::from_static("{}"),
+            now + Duration::from_secs(9),
+        );
         assert!(book.expire(now).is_empty());
         assert_eq!(book.expire(now + Duration::from_millis(10)), vec!["soon"]);
         book.set("soon", CommandState::Expired, Some("waited".into()), 2);

@@ -82,7 +82,11 @@ impl Handler<Command> for Matchmaker {
                         command.by,
                         entry.state
                     );
-                    send_control(&self.metrics, &command.sender, entry.frame(&command.client_id));
+                    send_control(
+                        &self.metrics,
+                        &command.sender,
+                        entry.frame(&command.client_id),
+                    );
                 }
                 return Box::pin(fut::ready(Ok(())));
             }
@@ -101,7 +105,14 @@ impl Handler<Command> for Matchmaker {
         let until = command
             .wait_ms
             .map(|ms| Instant::now() + Duration::from_millis(ms));
-        self.dispatch(&command.client_id, id, command.kind, command.frame, until, ctx)
+        self.dispatch(
+            &command.client_id,
+            id,
+            command.kind,
+            command.frame,
+            until,
+            ctx,
+        )
     }
 }
 
@@ -202,7 +213,10 @@ impl Matchmaker {
         outcome.count(kind, &self.metrics);
         let (code, message) = outcome
             .rejection(kind, self.commands_per_second)
-            .unwrap_or((ErrorCode::PeerOffline, format!("{} not delivered", kind.name())));
+            .unwrap_or((
+                ErrorCode::PeerOffline,
+                format!("{} not delivered", kind.name()),
+            ));
         self.advance(client_id, id, CommandState::Failed, Some(message.clone()));
         Err(Rejection::new(code, message))
     }
@@ -333,11 +347,9 @@ impl Matchmaker {
         }
         self.publish(client_id, id);
         self.follow(client_id);
-        if state.is_final() {
-            if self.rooms.get(client_id).is_some_and(|r| r.is_empty()) {
-                self.remove_room(client_id);
-                self.update_rooms_gauge();
-            }
+        if state.is_final() && self.rooms.get(client_id).is_some_and(|r| r.is_empty()) {
+            self.remove_room(client_id);
+            self.update_rooms_gauge();
         }
     }
 
@@ -440,7 +452,12 @@ impl Handler<DesktopReply> for Matchmaker {
             );
             return;
         }
-        fan_out(&room.viewer_outboxes(), reply.kind, &reply.frame, &self.metrics);
+        fan_out(
+            &room.viewer_outboxes(),
+            reply.kind,
+            &reply.frame,
+            &self.metrics,
+        );
         if let Some(cluster) = &self.cluster {
             cluster.node.publisher.publish(
                 Subjects::new(&reply.client_id).web(reply.kind.name()),

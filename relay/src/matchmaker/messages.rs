@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use deskbridge_auth::Access;
 use bytestring::ByteString;
+use deskbridge_auth::Access;
 use deskbridge_protocol::{BeepResult, ClientId, ClientMode, EventKind, OfflineReason, Rejection};
 use governor::DefaultDirectRateLimiter;
 use serde::Serialize;

@@ -505,7 +505,10 @@ impl WsSession {
                 Ok(Err(refused)) => act.reject(refused.code, &refused.message),
                 Err(e) => {
                     log::error!("session {}: matchmaker unavailable: {e}", act.id);
-                    act.reject(ErrorCode::PeerOffline, "the relay cannot reach the desktop now");
+                    act.reject(
+                        ErrorCode::PeerOffline,
+                        "the relay cannot reach the desktop now",
+                    );
                 }
             })
             .wait(ctx);
