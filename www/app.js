@@ -4,7 +4,8 @@
 // The other modules each do one job (connection.js the socket, chart.js the chart, gauges.js the
 // bars, beep.js the Beep button, credentials.js the id and token); this file routes the relay's
 // messages to them and renders the state that depends on time passing: the reconnect countdown,
-// the age of the last sample (marked stale after 3 s) and how long the desktop has been offline.
+// the age of the last sample (marked stale once it is 2 s late for the reporting interval in force,
+// which `presence.interval_ms` says) and how long the desktop has been offline.
 
 import { BeepControl } from './beep.js';
 import { CpuChart } from './chart.js';
@@ -17,8 +18,8 @@ import { setText } from './dom.js';
 import { CoreBars, MemoryGauge } from './gauges.js';
 import { errorWords } from './words.js';
 
-/** A sample older than this is marked stale (the agent reports every second). */
-const STALE_MS = 3_000;
+/** A sample this much later than the reporting interval in force is marked stale. */
+const LATE_MS = 2_000;
 /** Spacing assumed for history samples that carry no timestamp (the prototype sent once a second). */
 const PROTOTYPE_INTERVAL_MS = 1_000;
 const TICK_MS = 500;
@@ -70,6 +71,11 @@ const state = {
   lastSampleAt: null,
   /** The latest sample came from a `history` without timestamps (placed as if it ended now). */
   untimedHistory: false,
+  /** How often the relay asks the desktop to report (`presence.interval_ms`; 1 s if it says not). */
+  intervalMs: PROTOTYPE_INTERVAL_MS,
+  /** The interval in force when the latest sample was taken: a sample from before this page
+   * opened the desktop may come from a slower cadence (nobody was watching). */
+  sampleIntervalMs: PROTOTYPE_INTERVAL_MS,
 };
 
 const chart = new CpuChart($('chart'));
@@ -195,6 +201,11 @@ function presenceReceived(message) {
     reason: desktop === 'offline' && Object.hasOwn(OFFLINE_WORDS, message.reason) ? message.reason : null,
     inferred: false,
   };
+  if (Number.isFinite(message.interval_ms) && message.interval_ms > 0) {
+    state.intervalMs = message.interval_ms;
+    // Slower applies at once; faster from the next sample, which the desktop sends at once.
+    state.sampleIntervalMs = Math.max(state.sampleIntervalMs, state.intervalMs);
+  }
   if (state.untimedHistory && desktop === 'offline' && state.presence.since !== null
       && state.lastSampleAt !== null) {
     state.untimedHistory = false;
@@ -228,6 +239,9 @@ function historyReceived(message) {
   // Without timestamps the history is assumed to end now; `presence` (sent right after) may say
   // the desktop left long ago, and then the history is moved back to that moment.
   state.untimedHistory = !timed;
+  // The history's cadence is the interval the desktop reported at before this page came.
+  const gap = timed && samples.length > 1 ? last.ts - samples[samples.length - 2].ts : 0;
+  state.sampleIntervalMs = gap > 1.5 * state.intervalMs ? gap : state.intervalMs;
   showSample(last, lastAt);
 }
 
@@ -235,6 +249,7 @@ function sampleReceived(message, at) {
   if (!Number.isFinite(message.value)) return;
   chart.add(at, message.value);
   state.untimedHistory = false;
+  state.sampleIntervalMs = state.intervalMs;
   showSample(message, at);
   if (state.presence === null && state.connection.state === 'connected') {
     // A relay without `presence` (the prototype's): live data proves the desktop is there.
@@ -314,8 +329,14 @@ function renderAge() {
     return;
   }
   const age = performance.now() - state.lastSampleAt;
-  const stale = age > STALE_MS;
-  setText(ui.lastSample, stale ? `stale · last sample ${ago(age)}` : `updated ${ago(age)}`);
+  const stale = age > state.sampleIntervalMs + LATE_MS;
+  const cadence = state.sampleIntervalMs <= PROTOTYPE_INTERVAL_MS
+    ? 'live'
+    : `updates every ${Math.round(state.sampleIntervalMs / 1000)} s — nobody was watching`;
+  setText(ui.lastSample, stale
+    ? `stale · last sample ${ago(age)}`
+    : `${cadence} · updated ${ago(age)}`);
+  ui.lastSample.dataset.cadence = cadence === 'live' ? 'live' : 'slow';
   ui.lastSample.classList.toggle('stale', stale);
   ui.cpuFigure.classList.toggle('stale', stale);
   document.body.classList.toggle('stale-data', stale); // dims the core and memory bars too

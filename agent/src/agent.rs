@@ -10,9 +10,10 @@
 //! It also reads when its desktop token expires and says so in its log while fewer than two weeks
 //! are left (see [`crate::token_expiry`]).
 //!
-//! Samples are taken on a fixed interval whether or not a session is up, so the CPU reading always
-//! has a recent baseline; while disconnected only the newest one is kept and it is sent right
-//! after the next `welcome`.
+//! Samples are taken only when they are reported, at the interval the relay asks for (see
+//! [`crate::cadence`]), so each one is the CPU average since the previous one and an unwatched
+//! agent wakes once a minute, not every second. Nothing is sampled while disconnected: the first
+//! report after the next `welcome` covers the whole gap.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ use deskbridge_protocol::{
 
 use crate::audio::Audio;
 use crate::backoff::Backoff;
+use crate::cadence::Cadence;
 use crate::ledger::{Begin, Ledger};
 use crate::sampler::Sampler;
 use crate::session::{CloseSession, Ending, Outgoing, Session, SessionEvent, SessionEventKind};
@@ -71,8 +73,10 @@ pub struct Agent {
     backoff: Backoff,
     sampler: Sampler,
     audio: Audio,
-    /// The newest sample not yet sent; replaced, never queued.
-    pending: Option<Cpu>,
+    /// When to report, following the relay's `audience`.
+    cadence: Cadence,
+    /// The timer of the next report, while a session is ready.
+    next_report: Option<SpawnHandle>,
     session: Option<Live>,
     /// Counts connection attempts, so late messages from an old session are recognised.
     generation: u64,
@@ -92,13 +96,20 @@ pub struct Agent {
 impl Agent {
     pub fn new(settings: Settings, client: awc::Client, sampler: Sampler, audio: Audio) -> Self {
         let backoff = Backoff::new(settings.timing.backoff_min, settings.timing.backoff_max);
+        // The sampler took its baseline when it was made, a moment ago.
+        let cadence = Cadence::new(
+            settings.interval,
+            sysinfo::MINIMUM_CPU_UPDATE_INTERVAL,
+            Instant::now(),
+        );
         Self {
             settings,
             client,
             backoff,
             sampler,
             audio,
-            pending: None,
+            cadence,
+            next_report: None,
             session: None,
             generation: 0,
             relay_index: 0,
@@ -194,6 +205,7 @@ impl Agent {
             .is_some_and(|l| l.generation == generation)
         {
             self.session = None;
+            self.cancel_report(ctx);
         }
         if self.stopped || self.asleep {
             if let Some(done) = self.stopping.take() {
@@ -270,14 +282,29 @@ impl Agent {
         }
     }
 
-    fn tick(&mut self) {
-        let cpu = self.sampler.sample();
-        match &self.session {
-            Some(live) if live.ready => {
-                live.addr
-                    .do_send(Outgoing(ClientMessage::Cpu(cpu).to_json()));
-            }
-            _ => self.pending = Some(cpu),
+    /// The report timer fired: samples (the average since the last sample), sends, and sets the
+    /// timer for the next one.
+    fn report(&mut self, ctx: &mut Context<Self>) {
+        self.next_report = None;
+        let Some(addr) = self.ready_session().map(|live| live.addr.clone()) else {
+            return; // disconnected meanwhile; the next `welcome` sets the timer again
+        };
+        let cpu: Cpu = self.sampler.sample();
+        addr.do_send(Outgoing(ClientMessage::Cpu(cpu).to_json()));
+        let due = self.cadence.sampled(Instant::now());
+        self.report_at(due, ctx);
+    }
+
+    /// (Re)sets the report timer to fire at `due`.
+    fn report_at(&mut self, due: Instant, ctx: &mut Context<Self>) {
+        self.cancel_report(ctx);
+        let after = due.saturating_duration_since(Instant::now());
+        self.next_report = Some(ctx.run_later(after, |agent, ctx| agent.report(ctx)));
+    }
+
+    fn cancel_report(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.next_report.take() {
+            ctx.cancel_future(timer);
         }
     }
 
@@ -306,7 +333,6 @@ impl Actor for Agent {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.settings.interval, |agent, _| agent.tick());
         if self.settings.token.is_some() {
             self.check_token();
             ctx.run_interval(token_expiry::CHECK_EVERY, |agent, _| agent.check_token());
@@ -328,7 +354,8 @@ impl Handler<SessionEvent> for Agent {
 
     fn handle(&mut self, msg: SessionEvent, ctx: &mut Self::Context) {
         match msg.kind {
-            SessionEventKind::Welcomed { .. } => self.welcomed(msg.generation),
+            SessionEventKind::Welcomed { .. } => self.welcomed(msg.generation, ctx),
+            SessionEventKind::Audience { interval } => self.audience(msg.generation, interval, ctx),
             SessionEventKind::Beep { id } => self.beep(msg.generation, id, ctx),
             SessionEventKind::Notify { id, text } => self.notify(msg.generation, id, text, ctx),
             SessionEventKind::Ended { ending, lived } => {
@@ -339,17 +366,15 @@ impl Handler<SessionEvent> for Agent {
 }
 
 impl Agent {
-    /// The session is authenticated: from now on samples go straight out, starting with the
-    /// newest one taken while disconnected.
-    fn welcomed(&mut self, generation: u64) {
+    /// The session is authenticated: reports start at once (covering the time since the last
+    /// one) and follow the agent's own interval until the relay says how often it wants them.
+    fn welcomed(&mut self, generation: u64, ctx: &mut Context<Self>) {
         let Some(live) = self.session.as_mut().filter(|l| l.generation == generation) else {
             return;
         };
         live.ready = true;
-        if let Some(cpu) = self.pending.take() {
-            live.addr
-                .do_send(Outgoing(ClientMessage::Cpu(cpu).to_json()));
-        }
+        let due = self.cadence.welcomed(Instant::now());
+        self.report_at(due, ctx);
         let owed = self.ledger.take_owed();
         if !owed.is_empty() {
             log::info!(
@@ -360,6 +385,27 @@ impl Agent {
         for answer in owed {
             self.answer(answer);
         }
+    }
+
+    /// The relay said how often it wants reports now (its `audience` changed).
+    fn audience(&mut self, generation: u64, interval: Duration, ctx: &mut Context<Self>) {
+        if self.ready_session().map(|l| l.generation) != Some(generation) {
+            return;
+        }
+        let before = self.cadence.interval();
+        let due = self.cadence.asked(interval, Instant::now());
+        if self.cadence.interval() != before {
+            log::info!(
+                "reporting every {} ({})",
+                show(self.cadence.interval()),
+                if self.cadence.interval() < before {
+                    "someone is watching more closely"
+                } else {
+                    "fewer are watching"
+                }
+            );
+        }
+        self.report_at(due, ctx);
     }
 
     /// Whether a command with `id` should run now; a repeat is answered (or waits for its

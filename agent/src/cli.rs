@@ -58,7 +58,8 @@ pub struct ConnectionArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
-    /// How often to report CPU load, e.g. 1s or 500ms [default: 1s].
+    /// The shortest interval between CPU reports, e.g. 1s or 500ms [default: 1s]; the relay asks
+    /// for longer ones while nobody watches the desktop closely.
     #[arg(long, env = "DESKBRIDGE_INTERVAL", value_name = "DURATION")]
     pub interval: Option<String>,
     /// Extra PEM file of CA certificates to trust for wss:// besides the system roots.

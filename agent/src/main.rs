@@ -8,6 +8,7 @@ mod agent;
 mod audio;
 mod autostart;
 mod backoff;
+mod cadence;
 mod cli;
 mod commands;
 mod config;

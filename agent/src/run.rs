@@ -19,7 +19,7 @@ use crate::tls;
 /// Runs until a stop signal arrives.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     log::info!(
-        "deskbridge-agent {} starting (config {}): relay {}, id {}, {} token, reporting every {}",
+        "deskbridge-agent {} starting (config {}): relay {}, id {}, {} token, reporting at most every {} (as often as the relay asks)",
         env!("CARGO_PKG_VERSION"),
         settings.config_path.display(),
         settings.relays,

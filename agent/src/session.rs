@@ -116,6 +116,8 @@ pub enum SessionEventKind {
     /// The relay asked for a desktop notification showing `text` (validated by the relay: 1–200
     /// characters, no control characters).
     Notify { id: Option<String>, text: String },
+    /// The relay said how often it wants reports (`audience`: who is watching).
+    Audience { interval: Duration },
     /// The session stopped; sent exactly once, last.
     Ended {
         ending: Ending,
@@ -268,6 +270,17 @@ impl Session {
                 id: notify.id,
                 text: notify.text,
             }),
+            ServerMessage::Audience(audience) => {
+                log::debug!(
+                    "audience: {} with the detail view open, {} on a grid; report every {} ms",
+                    audience.detail,
+                    audience.overview,
+                    audience.interval_ms
+                );
+                self.report(SessionEventKind::Audience {
+                    interval: Duration::from_millis(audience.interval_ms),
+                });
+            }
             ServerMessage::Error(error) => self.on_error(error, ctx),
             other => log::debug!("ignoring {:?} from the relay", kind(&other)),
         }
@@ -299,6 +312,7 @@ fn kind(message: &ServerMessage) -> &'static str {
         ServerMessage::Welcome(_) => "welcome",
         ServerMessage::Presence(_) => "presence",
         ServerMessage::History(_) => "history",
+        ServerMessage::Audience(_) => "audience",
         ServerMessage::Error(_) => "error",
         ServerMessage::Cpu(_) => "cpu",
         ServerMessage::Beep(_) => "beep",
@@ -490,11 +504,17 @@ mod tests {
         (session, rx)
     }
 
+    /// The next event but `audience` (which the relay sends whenever who watches changes).
     async fn next(events: &mut mpsc::UnboundedReceiver<SessionEvent>) -> SessionEvent {
-        actix::clock::timeout(WITHIN, events.recv())
-            .await
-            .expect("the session reports within the deadline")
-            .expect("the probe is alive")
+        loop {
+            let event = actix::clock::timeout(WITHIN, events.recv())
+                .await
+                .expect("the session reports within the deadline")
+                .expect("the probe is alive");
+            if !matches!(event.kind, SessionEventKind::Audience { .. }) {
+                return event;
+            }
+        }
     }
 
     #[actix_rt::test]
@@ -508,6 +528,17 @@ mod tests {
             SessionEventKind::Welcomed {
                 client_id: "solo".into()
             }
+        );
+
+        // Right after its welcome, the relay says nobody watches: report once a minute.
+        let event = actix::clock::timeout(WITHIN, first_events.recv())
+            .await
+            .unwrap();
+        assert_eq!(
+            event.map(|e| e.kind),
+            Some(SessionEventKind::Audience {
+                interval: Duration::from_secs(60)
+            })
         );
 
         let (_second, mut second_events) = open(&relay, 1, "solo", None).await;

@@ -48,6 +48,9 @@ pub enum Command {
     Pairs(PairsArgs),
     /// Connected, paired, silent sockets: what heartbeats alone cost the relay.
     Idle(IdleArgs),
+    /// Desktops reporting only as fast as someone watches: a share of them with a viewer, the rest
+    /// unwatched; or (--ignore-audience) the same fleet all at 1 Hz.
+    Audience(AudienceArgs),
     /// Like `pairs`, but one viewer stops reading halfway: the others must not notice.
     SlowViewer(SlowViewerArgs),
     /// Many desktops connecting at once, as after a relay restart; repeated in rounds.
@@ -126,6 +129,21 @@ pub struct PairsArgs {
     /// Extra bytes in each `cpu` message (an unknown field the relay forwards).
     #[arg(long, default_value_t = 0)]
     pub pad: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AudienceArgs {
+    /// `--viewers` is the viewers of each watched desktop.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+
+    /// Share of desktops with a viewer (detail view open), in percent.
+    #[arg(long, default_value_t = 1.0)]
+    pub watched_percent: f64,
+
+    /// Every desktop reports at 1 Hz whatever the relay asks (the fleet before issue 14).
+    #[arg(long)]
+    pub ignore_audience: bool,
 }
 
 #[derive(Debug, Clone, Args)]

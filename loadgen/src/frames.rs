@@ -67,6 +67,8 @@ pub enum Incoming {
     /// One of our `beep` frames, with its stamp.
     Beep(u64),
     Presence,
+    /// `audience`, with the interval it asks for in milliseconds.
+    Audience(u64),
     Welcome,
     Error,
     /// `history` and anything else.
@@ -82,6 +84,12 @@ pub fn classify(text: &str) -> Incoming {
         stamp(text).map_or(Incoming::Other, Incoming::Beep)
     } else if text.starts_with(r#"{"event":"presence""#) {
         Incoming::Presence
+    } else if text.starts_with(r#"{"event":"audience""#) {
+        let v: Option<serde_json::Value> = serde_json::from_str(text).ok();
+        Incoming::Audience(
+            v.and_then(|v| v.get("interval_ms")?.as_u64())
+                .unwrap_or_default(),
+        )
     } else if text.starts_with(r#"{"event":"error""#) {
         Incoming::Error
     } else if text.starts_with(r#"{"event":"welcome""#) {
@@ -154,6 +162,10 @@ mod tests {
         assert_eq!(
             presence_viewers(r#"{"event":"presence","viewers":2}"#),
             Some(2)
+        );
+        assert_eq!(
+            classify(r#"{"event":"audience","detail":0,"overview":0,"interval_ms":60000}"#),
+            Incoming::Audience(60_000)
         );
         let err = r#"{"event":"error","code":"peer_busy","message":"x"}"#;
         assert_eq!(classify(err), Incoming::Error);

@@ -39,6 +39,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let report = match &cli.command {
         Command::Pairs(args) => scenario::pairs::run(cli, args).await?,
         Command::Idle(args) => scenario::idle::run(cli, args).await?,
+        Command::Audience(args) => scenario::audience::run(cli, args).await?,
         Command::SlowViewer(args) => scenario::slow_viewer::run(cli, args).await?,
         Command::Storm(args) => scenario::storm::run(cli, args).await?,
         Command::HalfFrames(args) => scenario::half_frames::run(cli, args).await?,

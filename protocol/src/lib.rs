@@ -28,8 +28,8 @@ pub use messages::{
 };
 pub use parse::{parse_client_message, ClientMessage, CommandRequest, Rejection};
 pub use server::{
-    forward_frame, forward_prefix, CommandEvent, CommandState, DesktopState, ErrorEvent, Forward,
-    Presence, ServerMessage, Unwatched, Welcome,
+    forward_frame, forward_prefix, Audience, CommandEvent, CommandState, DesktopState, ErrorEvent,
+    Forward, Presence, ServerMessage, Unwatched, Welcome,
 };
 pub use time::unix_millis;
 

@@ -1,5 +1,5 @@
-//! Messages the relay sends: `welcome`, `presence`, `history`, `error`, plus the forwarded client
-//! messages, all in one [`ServerMessage`] that clients decode.
+//! Messages the relay sends: `welcome`, `presence`, `history`, `audience`, `error`, plus the
+//! forwarded client messages, all in one [`ServerMessage`] that clients decode.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +53,24 @@ pub struct Presence {
     /// The id was added (from the page) and its desktop has not connected yet.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub waiting: bool,
+    /// How often the relay has asked the desktop to report, in milliseconds, while it is online
+    /// (see [`Audience`]), so a page marks a sample stale only once it is late for the interval
+    /// actually in force. Absent while offline and from relays that do not set the interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+}
+
+/// `audience` (relay → desktop): who is watching the desktop, across every relay of a cluster,
+/// and so how often the relay wants it to report. Sent when the desktop joins and whenever any
+/// of it changes. Desktops that ignore it (the 2018 prototype's) keep working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audience {
+    /// Viewers with this desktop's detail view open.
+    pub detail: u32,
+    /// Sessions watching it only on a fleet grid.
+    pub overview: u32,
+    /// The reporting interval the relay wants, in milliseconds.
+    pub interval_ms: u64,
 }
 
 /// `history`: the last cpu samples of the id, oldest first, sent to a viewer right after `welcome`.
@@ -176,6 +194,7 @@ pub enum ServerMessage {
     Welcome(Welcome),
     Presence(Presence),
     History(History),
+    Audience(Audience),
     Error(ErrorEvent),
     Cpu(Cpu),
     Beep(Beep),
@@ -232,6 +251,7 @@ mod tests {
             since: 5,
             reason: None,
             waiting: false,
+            interval_ms: None,
         });
         assert!(
             !presence.to_json().contains("reason"),
@@ -246,6 +266,7 @@ mod tests {
             since: 7,
             reason: Some(OfflineReason::Sleep),
             waiting: false,
+            interval_ms: None,
         });
         assert_eq!(
             asleep.to_json(),
@@ -264,6 +285,44 @@ mod tests {
         };
         assert_eq!(f.client_id, id);
         assert!(matches!(*f.message, ServerMessage::Cpu(Cpu { value, .. }) if value == 3.25));
+    }
+
+    #[test]
+    fn audience_and_the_interval_in_presence_have_their_documented_shape() {
+        let audience = ServerMessage::Audience(Audience {
+            detail: 1,
+            overview: 3,
+            interval_ms: 1000,
+        });
+        assert_eq!(
+            audience.to_json(),
+            r#"{"event":"audience","detail":1,"overview":3,"interval_ms":1000}"#
+        );
+        let online = ServerMessage::Presence(Presence {
+            client_id: ClientId::new("a").unwrap(),
+            desktop: DesktopState::Online,
+            viewers: 1,
+            since: 5,
+            reason: None,
+            waiting: false,
+            interval_ms: Some(1000),
+        });
+        assert_eq!(
+            online.to_json(),
+            r#"{"event":"presence","client_id":"a","desktop":"online","viewers":1,"since":5,"interval_ms":1000}"#
+        );
+        // A presence from a relay that does not set it still decodes.
+        let old: ServerMessage = serde_json::from_str(
+            r#"{"event":"presence","client_id":"a","desktop":"online","viewers":1,"since":5}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            old,
+            ServerMessage::Presence(Presence {
+                interval_ms: None,
+                ..
+            })
+        ));
     }
 
     #[test]

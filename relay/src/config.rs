@@ -76,6 +76,12 @@ pub struct Config {
     /// `https://relay.example.com`), for the URLs it hands out (share links, the agent's
     /// `--relay`). `None` derives them from each request's `Host`.
     pub public_url: Option<String>,
+    /// The reporting interval asked of a desktop while someone has its detail view open…
+    pub report_interval_detail: Duration,
+    /// …while it is only on fleet grids…
+    pub report_interval_overview: Duration,
+    /// …and while nobody watches it (see `matchmaker/audience.rs`).
+    pub report_interval_idle: Duration,
 }
 
 impl Default for Config {
@@ -108,6 +114,9 @@ impl Default for Config {
             cluster: None,
             data_dir: None,
             public_url: None,
+            report_interval_detail: Duration::from_secs(1),
+            report_interval_overview: Duration::from_secs(5),
+            report_interval_idle: Duration::from_secs(60),
         }
     }
 }

@@ -100,6 +100,38 @@ struct OutcomeLabel {
     outcome: &'static str,
 }
 
+/// The reporting interval a desktop was asked for, by who watches it (`matchmaker/audience.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalClass {
+    /// Someone has its detail view open.
+    Detail,
+    /// It is only on fleet grids.
+    Overview,
+    /// Nobody watches it.
+    Idle,
+}
+
+impl IntervalClass {
+    const ALL: [IntervalClass; 3] = [
+        IntervalClass::Detail,
+        IntervalClass::Overview,
+        IntervalClass::Idle,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            IntervalClass::Detail => "detail",
+            IntervalClass::Overview => "overview",
+            IntervalClass::Idle => "idle",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabel {
+    class: &'static str,
+}
+
 /// Every client event, in declaration order (`kind as usize` indexes the counters; tested).
 const EVENTS: [EventKind; 7] = [
     EventKind::Authentication,
@@ -138,6 +170,8 @@ pub struct Metrics {
     /// Commands by name and final state (`done`, `failed`, `expired`), indexed like `COMMANDS`.
     commands: [[Counter; 3]; COMMANDS.len()],
     commands_waiting: Gauge,
+    desktops_by_interval: [Gauge; 3],
+    audience_changes: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -262,6 +296,23 @@ impl Metrics {
                 .get_or_create(&OutcomeLabel { outcome })
                 .clone()
         });
+        let by_interval_family = Family::<ClassLabel, Gauge>::default();
+        registry.register(
+            "desktops_by_interval",
+            "Desktops on this node by the reporting interval asked of them (who watches them)",
+            by_interval_family.clone(),
+        );
+        let desktops_by_interval = IntervalClass::ALL.map(|c| {
+            by_interval_family
+                .get_or_create(&ClassLabel { class: c.label() })
+                .clone()
+        });
+        let audience_changes = Counter::default();
+        registry.register(
+            "audience_changes",
+            "audience frames sent to desktops (on join and on every change of who watches)",
+            audience_changes.clone(),
+        );
 
         let commands_family = Family::<CommandLabel, Counter>::default();
         registry.register(
@@ -295,6 +346,8 @@ impl Metrics {
             registry,
             commands,
             commands_waiting,
+            desktops_by_interval,
+            audience_changes,
             limited,
             auth_failures,
             signins,
@@ -397,6 +450,16 @@ impl Metrics {
     pub fn signins(&self, outcome: SignInOutcome) -> &Counter {
         &self.signins[outcome as usize]
     }
+
+    /// `deskbridge_desktops_by_interval{class}`.
+    pub fn desktops_by_interval(&self, class: IntervalClass) -> &Gauge {
+        &self.desktops_by_interval[class as usize]
+    }
+
+    /// `deskbridge_audience_changes_total`.
+    pub fn audience_changes(&self) -> &Counter {
+        &self.audience_changes
+    }
 }
 
 fn mode_index(mode: ClientMode) -> usize {
@@ -453,6 +516,8 @@ mod tests {
         m.messages_relayed(EventKind::Cpu).inc_by(3);
         m.errors(ErrorCode::PeerOffline).inc();
         m.messages_dropped(DropReason::QueueFull).inc();
+        m.desktops_by_interval(IntervalClass::Idle).inc();
+        m.audience_changes().inc();
         let text = m.render();
         for line in [
             r#"deskbridge_sessions{mode="web"} 1"#,
@@ -461,6 +526,9 @@ mod tests {
             r#"deskbridge_errors_total{code="peer_offline"} 1"#,
             r#"deskbridge_errors_total{code="too_large"} 0"#,
             r#"deskbridge_messages_dropped_total{reason="queue_full"} 1"#,
+            r#"deskbridge_desktops_by_interval{class="idle"} 1"#,
+            r#"deskbridge_desktops_by_interval{class="detail"} 0"#,
+            r#"deskbridge_audience_changes_total 1"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

@@ -322,3 +322,69 @@ async fn a_prototype_desktop_is_shown_and_a_wrong_token_is_explained() {
         })
         .await;
 }
+
+#[actix_rt::test]
+async fn the_page_says_live_or_that_nobody_was_watching_and_its_stale_marker_follows_the_interval()
+{
+    let relay = start_relay(relay_config());
+    let addr = relay.addr();
+    // A desktop that reported every 60 s while nobody watched: its history is a minute apart.
+    let mut desktop = Client::join(addr, "cadence-box", "desktop").await;
+    let now = deskbridge_protocol::unix_millis();
+    for (value, ts) in [(10.0, now - 60_000), (20.0, now - 1_000)] {
+        desktop
+            .send(&format!(r#"{{"event":"cpu","value":{value},"ts":{ts}}}"#))
+            .await;
+    }
+
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("http://{addr}/#id=cadence-box"))
+        .await
+        .expect("open the page");
+    browser
+        .wait_until("the history's figure", WAIT, || async {
+            browser.text("cpu-value").await == "20.0"
+        })
+        .await;
+    let text = browser.text("last-sample").await;
+    assert!(
+        text.contains("updates every 59 s — nobody was watching"),
+        "{text}"
+    );
+    // Four seconds on, that sample is not stale: it was taken at the slow cadence.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        browser.attr("last-sample", "data-cadence").await.as_deref(),
+        Some("slow")
+    );
+    let class = browser
+        .attr("last-sample", "class")
+        .await
+        .unwrap_or_default();
+    assert!(!class.contains("stale"), "{class}");
+
+    // A report now (the agent sends one at once when a viewer comes): live, and a sample that is
+    // late for the 1 s interval in force is marked stale after 3 s.
+    desktop.send(r#"{"event":"cpu","value":30}"#).await;
+    browser
+        .wait_until("live", WAIT, || async {
+            browser.attr("last-sample", "data-cadence").await.as_deref() == Some("live")
+        })
+        .await;
+    assert!(browser.text("last-sample").await.contains("live"));
+    browser
+        .wait_until(
+            "stale at the 1 s interval",
+            Duration::from_secs(6),
+            || async {
+                browser
+                    .attr("last-sample", "class")
+                    .await
+                    .is_some_and(|c| c.contains("stale"))
+            },
+        )
+        .await;
+    drop(relay);
+}

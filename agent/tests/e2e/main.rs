@@ -5,6 +5,7 @@
 //! Linux only: they capture sound through ALSA, check systemd and XDG files, and signal processes.
 #![cfg(target_os = "linux")]
 
+mod audience;
 mod auth;
 mod beep;
 mod browser;

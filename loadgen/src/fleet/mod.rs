@@ -55,11 +55,29 @@ pub struct FleetPlan {
     pub source_ips: u32,
     pub connect_concurrency: usize,
     pub connect_timeout: Duration,
+    /// Audience scenario: only every `watched_every`-th desktop has viewers (0: all of them).
+    #[serde(default)]
+    pub watched_every: usize,
+    /// Audience scenario: desktops report at the relay's `audience.interval_ms`, as the agent
+    /// does, instead of at `rate`.
+    #[serde(default)]
+    pub follow_audience: bool,
 }
 
 impl FleetPlan {
     pub fn sockets(&self) -> usize {
-        self.pairs * (1 + self.viewers)
+        (0..self.pairs)
+            .map(|g| 1 + self.viewers_of(g))
+            .sum::<usize>()
+    }
+
+    /// The viewers of desktop `g`.
+    pub fn viewers_of(&self, g: usize) -> usize {
+        if self.watched_every == 0 || g.is_multiple_of(self.watched_every) {
+            self.viewers
+        } else {
+            0
+        }
     }
 }
 
@@ -150,15 +168,16 @@ pub async fn run_shard(
             Role::Desktop(Desktop {
                 pair: g,
                 pairs: plan.pairs,
-                viewers: plan.viewers as u64,
-                receivers: plan.viewers as u64 - u64::from(slow),
+                viewers: plan.viewers_of(g) as u64,
+                receivers: plan.viewers_of(g) as u64 - u64::from(slow),
                 rate: plan.rate,
+                follow_audience: plan.follow_audience,
                 frames: frames.clone(),
             }),
         ));
     }
     for g in pairs.clone() {
-        for v in 0..plan.viewers {
+        for v in 0..plan.viewers_of(g) {
             roles.push((
                 g * per_pair + 1 + v,
                 format!("lg-{}-{g}", plan.run_id),

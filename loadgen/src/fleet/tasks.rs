@@ -54,6 +54,8 @@ pub struct Desktop {
     /// Viewers whose deliveries are counted (all but a slow one).
     pub receivers: u64,
     pub rate: f64,
+    /// Report at the interval the relay's `audience` asks for instead of at `rate`.
+    pub follow_audience: bool,
     pub frames: CpuFrames,
 }
 
@@ -108,13 +110,15 @@ pub async fn run_desktop(mut ws: Ws, d: Desktop, mut sh: Shared) {
     let mut window: Option<Window> = None;
     let mut sender: Option<Interval> = None;
     let mut ready = false;
+    let mut rate = d.rate;
+    let phase = d.pair as f64 / d.pairs.max(1) as f64;
     loop {
         tokio::select! {
             biased;
             _ = stopped(&mut sh.stop) => break,
             w = started(&mut sh.go), if window.is_none() => {
                 window = Some(w);
-                sender = ticker(w.go, d.rate, d.pair as f64 / d.pairs.max(1) as f64);
+                sender = ticker(w.go, rate, phase);
             }
             at = tick(&mut sender) => {
                 let w = window.expect("ticks only after go");
@@ -155,6 +159,15 @@ pub async fn run_desktop(mut ws: Ws, d: Desktop, mut sh: Shared) {
                         tally.ready_desktops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     Incoming::Error => tally.error(frames::error_code(&text)),
+                    Incoming::Audience(interval_ms) if d.follow_audience && interval_ms > 0 => {
+                        let asked = 1000.0 / interval_ms as f64;
+                        if asked != rate {
+                            rate = asked;
+                            if window.is_some() {
+                                sender = ticker(now_ns(), rate, phase);
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }

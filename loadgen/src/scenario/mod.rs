@@ -1,6 +1,7 @@
 //! The scenarios, and what they share: turning flags into a [`FleetPlan`], the safety bounds, and
 //! the relay figures every fleet scenario reports.
 
+pub mod audience;
 pub mod half_frames;
 pub mod idle;
 pub mod pairs;
@@ -124,6 +125,8 @@ pub fn fleet_plan(
         source_ips: f.source_ips.unwrap_or_else(|| default_source_ips(sockets)),
         connect_concurrency: f.connect_concurrency,
         connect_timeout: f.connect_timeout,
+        watched_every: 0,
+        follow_audience: false,
     })
 }
 

@@ -207,6 +207,19 @@ pub struct ServeArgs {
     #[arg(long, env = "DESKBRIDGE_HISTORY", default_value_t = 60)]
     pub history: usize,
 
+    /// How often a desktop is asked to report while someone has its detail view open.
+    #[arg(long, env = "DESKBRIDGE_REPORT_INTERVAL_DETAIL", default_value = "1s", value_parser = parse_duration)]
+    pub report_interval_detail: Duration,
+
+    /// How often a desktop is asked to report while it is only on fleet grids.
+    #[arg(long, env = "DESKBRIDGE_REPORT_INTERVAL_OVERVIEW", default_value = "5s", value_parser = parse_duration)]
+    pub report_interval_overview: Duration,
+
+    /// How often a desktop is asked to report while nobody watches it (its heartbeats keep it
+    /// online in between).
+    #[arg(long, env = "DESKBRIDGE_REPORT_INTERVAL_IDLE", default_value = "60s", value_parser = parse_duration)]
+    pub report_interval_idle: Duration,
+
     /// Cluster mode: join the other relays through these NATS servers (comma-separated, e.g.
     /// nats://10.0.0.5:4222). Without it the relay runs alone.
     #[arg(long, env = "DESKBRIDGE_NATS", help_heading = "Cluster")]
@@ -268,6 +281,19 @@ impl ServeArgs {
                 humantime::format_duration(self.heartbeat_interval)
             ));
         }
+        let intervals = [
+            ("--report-interval-detail", self.report_interval_detail),
+            ("--report-interval-overview", self.report_interval_overview),
+            ("--report-interval-idle", self.report_interval_idle),
+        ];
+        if let Some((flag, _)) = intervals
+            .iter()
+            .find(|(_, d)| *d < Duration::from_millis(100) || *d > Duration::from_secs(3600))
+        {
+            return Err(format!(
+                "{flag} must be between 100ms and 1h (write durations like 1s, 5s, 1m)"
+            ));
+        }
         if self.max_message_size < 1024 {
             return Err("--max-message-size must be at least 1024 bytes".to_owned());
         }
@@ -299,6 +325,9 @@ impl ServeArgs {
             clock_skew: self.clock_skew,
             send_queue: self.send_queue,
             history_len: self.history,
+            report_interval_detail: self.report_interval_detail,
+            report_interval_overview: self.report_interval_overview,
+            report_interval_idle: self.report_interval_idle,
             ..Config::default()
         })
     }
@@ -367,6 +396,22 @@ mod tests {
         assert_eq!(config.client_timeout, Duration::from_secs(30));
         assert_eq!(config.max_viewers_per_id, 32);
         assert!(!config.allow_anonymous);
+        assert_eq!(config.report_interval_detail, Duration::from_secs(1));
+        assert_eq!(config.report_interval_overview, Duration::from_secs(5));
+        assert_eq!(config.report_interval_idle, Duration::from_secs(60));
+        let defaults = Config::default();
+        assert_eq!(
+            (
+                defaults.report_interval_detail,
+                defaults.report_interval_overview,
+                defaults.report_interval_idle
+            ),
+            (
+                config.report_interval_detail,
+                config.report_interval_overview,
+                config.report_interval_idle
+            )
+        );
     }
 
     #[test]

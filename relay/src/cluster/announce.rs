@@ -24,8 +24,8 @@ pub struct Announcement {
     /// Viewers of the id connected to this node.
     #[serde(default)]
     pub viewers: u32,
-    /// Fleet connections on this node watching the id from a grid (not viewers: they take no
-    /// viewer slot), so the desktop's node forwards its telemetry to them too.
+    /// Sessions on this node watching the id only from a fleet grid. Absent when zero, and
+    /// zero from nodes older than the field, so old and new nodes interoperate.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub watchers: u32,
     /// "I just started holding this id (or came back): everyone holding it, announce yourselves."
@@ -75,5 +75,11 @@ mod tests {
         let q = Announcement::decode(br#"{"node":"b","seq":1,"query":true}"#).unwrap();
         assert!(q.query && q.desktop.is_none() && q.viewers == 0);
         assert!(Announcement::decode(b"not json").is_err());
+        let grid = Announcement {
+            watchers: 4,
+            ..a.clone()
+        };
+        let back = Announcement::decode(&grid.encode()).unwrap();
+        assert_eq!(back.watchers, 4);
     }
 }

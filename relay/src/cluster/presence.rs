@@ -61,7 +61,7 @@ impl RemoteNodes {
         self.entries.iter().map(|e| e.viewers).sum()
     }
 
-    /// Fleet watchers on other nodes.
+    /// Fleet-grid watchers on other nodes.
     pub fn watchers(&self) -> u32 {
         self.entries.iter().map(|e| e.watchers).sum()
     }

@@ -82,11 +82,17 @@ impl Matchmaker {
         tell_desktop(room);
         let fetch = self.join_cluster(client_id, &member, ClientMode::Fleet, new_room, ctx);
         self.greet(client_id, ClientMode::Fleet, &outbox, fetch, ctx);
+        self.audience_settled(client_id, ctx);
         self.update_rooms_gauge();
     }
 
     /// Takes fleet connection `session`'s watcher seat out of `client_id`'s room.
-    fn remove_watcher(&mut self, session: SessionId, client_id: &ClientId) {
+    fn remove_watcher(
+        &mut self,
+        session: SessionId,
+        client_id: &ClientId,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(room) = self.rooms.get_mut(client_id) else {
             return;
         };
@@ -102,6 +108,8 @@ impl Matchmaker {
         }
         if room.is_empty() {
             self.remove_room(client_id);
+        } else {
+            self.audience_settled(client_id, ctx);
         }
         self.update_rooms_gauge();
     }
@@ -228,12 +236,12 @@ impl Handler<Watch> for Matchmaker {
 impl Handler<Unwatch> for Matchmaker {
     type Result = ();
 
-    fn handle(&mut self, unwatch: Unwatch, _: &mut Context<Self>) {
+    fn handle(&mut self, unwatch: Unwatch, ctx: &mut Context<Self>) {
         let Some(fleet) = self.fleets.remove(&unwatch.session) else {
             return;
         };
         for id in &fleet.watching {
-            self.remove_watcher(unwatch.session, id);
+            self.remove_watcher(unwatch.session, id, ctx);
         }
     }
 }
@@ -261,7 +269,7 @@ impl Handler<Rescope> for Matchmaker {
         }
         let outbox = fleet.outbox.clone();
         for id in gone {
-            self.remove_watcher(session, &id);
+            self.remove_watcher(session, &id, ctx);
             let frame = ServerMessage::Unwatched(Unwatched {
                 client_id: id.clone(),
             });

@@ -12,6 +12,7 @@
 //! `presence`), announces this node's state, enforces "the newest desktop wins" across nodes,
 //! and starts or stops the id's NATS link as the node starts or stops holding the id.
 
+mod audience;
 mod book;
 mod coalesce;
 mod commands;
@@ -40,6 +41,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, SendError, SessionId};
+use audience::{AudienceState, ReportIntervals, Step};
 use coalesce::Decision;
 use deskbridge_auth::Access;
 use messages::{
@@ -72,6 +74,8 @@ pub struct Matchmaker {
     /// The command books of ids with no room now, so a viewer who comes back within ten
     /// minutes still sees them; swept with the rooms' books.
     parked_books: HashMap<ClientId, book::CommandBook>,
+    /// How often desktops are asked to report, by who watches them.
+    report_intervals: ReportIntervals,
 }
 
 /// What the relay remembers of a known id while it has no room (see [`Matchmaker::known`]).
@@ -148,6 +152,7 @@ impl Matchmaker {
             known: HashMap::new(),
             fleets: HashMap::new(),
             parked_books: HashMap::new(),
+            report_intervals: ReportIntervals::from_config(config),
         }
     }
 
@@ -202,6 +207,55 @@ impl Matchmaker {
         };
         if room.presence_timer.due(ticket, Instant::now()) {
             broadcast_presence(&self.metrics, client_id, room, None);
+        }
+    }
+
+    /// The audience of `client_id` may have changed: tells its desktop here, now or at the end
+    /// of the window (`audience.rs` decides), and keeps `/metrics` current. Call it wherever
+    /// presence settles, before an emptied room is removed.
+    pub(super) fn audience_settled(&mut self, client_id: &ClientId, ctx: &mut Context<Self>) {
+        let Some(room) = self.rooms.get_mut(client_id) else {
+            return;
+        };
+        self.presence_tickets += 1;
+        let (desktop, counts) = (
+            room.desktop.as_ref().map(Seat::session),
+            room.audience_counts(),
+        );
+        let step = room
+            .audience
+            .settle(desktop, counts, Instant::now(), self.presence_tickets);
+        self.audience_step(client_id, step, ctx);
+    }
+
+    /// Carries out what [`AudienceState`] decided.
+    fn audience_step(&self, client_id: &ClientId, step: Step, ctx: &mut Context<Self>) {
+        if let Some(class) = step.left {
+            self.metrics.desktops_by_interval(class).dec();
+        }
+        if let Some(class) = step.entered {
+            self.metrics.desktops_by_interval(class).inc();
+        }
+        if let (Some(frame), Some(desktop)) = (
+            step.send,
+            self.rooms.get(client_id).and_then(|r| r.desktop.as_ref()),
+        ) {
+            self.metrics.audience_changes().inc();
+            self.send_control(&desktop.outbox, frame);
+        }
+        if let Some((after, ticket)) = step.schedule {
+            let client_id = client_id.clone();
+            ctx.run_later(after, move |act, ctx| {
+                let Some(room) = act.rooms.get_mut(&client_id) else {
+                    return;
+                };
+                let (desktop, counts) = (
+                    room.desktop.as_ref().map(Seat::session),
+                    room.audience_counts(),
+                );
+                let step = room.audience.due(ticket, Instant::now(), desktop, counts);
+                act.audience_step(&client_id, step, ctx);
+            });
         }
     }
 
@@ -265,6 +319,10 @@ impl Matchmaker {
         room.reroute();
         room.remote_viewers
             .store(room.remote_audience(), Ordering::Relaxed);
+        self.audience_settled(client_id, ctx);
+        let (Some(cluster), Some(room)) = (&self.cluster, self.rooms.get_mut(client_id)) else {
+            return;
+        };
         if room.is_empty() {
             // Our desktop was replaced and no viewer is here: this node holds nothing now.
             cluster.farewell(room);
@@ -312,9 +370,11 @@ impl Matchmaker {
         };
         let now = Instant::now();
         let mut changed = Vec::new();
+        let mut expired = Vec::new();
         for (client_id, room) in self.rooms.iter_mut() {
             let was_online = room.online();
             if room.remote.expire(now) {
+                expired.push(client_id.clone());
                 if was_online && !room.online() {
                     // The node that had the desktop went silent: nobody said why.
                     room.offline_reason = Some(OfflineReason::Lost);
@@ -332,6 +392,9 @@ impl Matchmaker {
         }
         for client_id in changed {
             self.presence_changed(&client_id, None, ctx);
+        }
+        for client_id in expired {
+            self.audience_settled(&client_id, ctx);
         }
     }
 }
@@ -457,6 +520,7 @@ impl Handler<Join> for Matchmaker {
             // After its welcome: what waited for it is delivered now.
             self.deliver_waiting(&join.client_id, ctx);
         }
+        self.audience_settled(&join.client_id, ctx);
         self.update_rooms_gauge();
         Ok(peers)
     }
@@ -467,11 +531,13 @@ impl Matchmaker {
     /// node saw it leave, and whether it waits for its first connection).
     fn room(&mut self, client_id: &ClientId) -> &mut Room {
         let (history_len, rate) = (self.history_len, self.commands_per_second);
+        let intervals = self.report_intervals;
         let known = &self.known;
         let parked = &mut self.parked_books;
         self.rooms.entry(client_id.clone()).or_insert_with(|| {
             let mut room = Room::new(history_len, rate);
             room.book = parked.remove(client_id).unwrap_or_default();
+            room.audience = AudienceState::new(intervals);
             if let Some(k) = known.get(client_id) {
                 room.offline_reason = k.reason;
                 room.since = k.since;
@@ -684,6 +750,10 @@ impl Handler<Leave> for Matchmaker {
                 cluster.announce(room, false);
             }
         }
+        self.audience_settled(&leave.client_id, ctx);
+        let Some(room) = self.rooms.get_mut(&leave.client_id) else {
+            return;
+        };
         if room.is_empty() {
             // Dropping the room drops its link, which ends once the announcement above is out.
             self.remove_room(&leave.client_id);

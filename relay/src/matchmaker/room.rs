@@ -16,6 +16,7 @@ use deskbridge_protocol::{
 };
 use governor::DefaultDirectRateLimiter;
 
+use super::audience::{millis, AudienceState, Counts};
 use super::book::CommandBook;
 use super::coalesce::{Coalescer, PRESENCE_WINDOW};
 use super::messages::{DesktopRoute, PeerUpdate, ViewerLimit};
@@ -60,7 +61,8 @@ pub struct Room<M = Member> {
     /// an `Arc<[Outbox]>` for the desktop on every change anyway.
     pub viewers: Vec<M>,
     /// Fleet connections watching this id from a grid: each holds a forwarding clone of its
-    /// outbox, so the desktop's frames reach it wrapped in `forward`. Not counted as viewers.
+    /// outbox, so the desktop's frames reach it wrapped in `forward`. Not counted as viewers;
+    /// counted as the desktop's `overview` audience.
     pub watchers: Vec<M>,
     /// The id was added from the page and its desktop has not connected yet.
     pub waiting: bool,
@@ -88,6 +90,8 @@ pub struct Room<M = Member> {
     pub next_announce: Instant,
     /// When `presence` was last broadcast and whether a broadcast is scheduled.
     pub presence_timer: Coalescer,
+    /// What the desktop was last told of its audience (`matchmaker/audience.rs`).
+    pub audience: AudienceState,
     /// The (desktop online, viewers) last settled, to tell when presence changed.
     shown: (bool, u32),
     /// The desktop's route the viewers were last told, to tell them only of changes.
@@ -114,6 +118,7 @@ impl<M: Seat> Room<M> {
             remote_viewers: Arc::new(AtomicBool::new(false)),
             next_announce: Instant::now(),
             presence_timer: Coalescer::new(PRESENCE_WINDOW),
+            audience: AudienceState::default(),
             shown: (false, 0),
             route: DesktopRoute::Unknown,
             book: CommandBook::default(),
@@ -218,6 +223,14 @@ impl<M: Seat> Room<M> {
         self.remote.viewers() + self.remote.watchers() > 0
     }
 
+    /// Who watches the desktop, over every node: viewers (detail) and grid watchers (overview).
+    pub fn audience_counts(&self) -> Counts {
+        Counts {
+            detail: self.viewer_count(),
+            overview: self.watchers.len() as u32 + self.remote.watchers(),
+        }
+    }
+
     /// Takes note of the current state after a change: moves `since` when the desktop came or
     /// went (to when the newest desktop connected, or to now), and says whether `presence` differs
     /// from the last settled one.
@@ -278,6 +291,9 @@ impl<M: Seat> Room<M> {
             since: self.since,
             reason: self.offline_reason.filter(|_| !self.online()),
             waiting: self.waiting && !self.online(),
+            interval_ms: self
+                .online()
+                .then(|| millis(self.audience.interval(self.audience_counts()))),
         })
         .to_json()
         .into()

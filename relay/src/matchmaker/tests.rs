@@ -303,3 +303,68 @@ async fn presence_says_why_the_desktop_left_even_to_a_viewer_who_comes_back_late
     desktop.leave(&mm);
     assert_eq!(back.expect_presence("offline", 1).await["reason"], "lost");
 }
+
+/// The next `audience` frame queued to `session`, skipping anything else.
+async fn next_audience(session: &mut FakeSession) -> (u64, u64, u64) {
+    let a = session.next_named("audience").await;
+    let n = |k: &str| a[k].as_u64().expect("a number");
+    (n("detail"), n("overview"), n("interval_ms"))
+}
+
+#[actix::test]
+async fn the_desktop_is_told_its_audience_on_join_and_on_every_change() {
+    use crate::metrics::IntervalClass;
+    let metrics = Arc::new(Metrics::new());
+    let mm = Matchmaker::new(&Config::default(), metrics.clone()).start();
+    let (mut desktop, _) = FakeSession::join(&mm, 1, "w", ClientMode::Desktop, None).await;
+    assert_eq!(
+        next_audience(&mut desktop).await,
+        (0, 0, 60_000),
+        "nobody watches"
+    );
+    assert_eq!(metrics.desktops_by_interval(IntervalClass::Idle).get(), 1);
+
+    let (mut first, _) = FakeSession::join(&mm, 2, "w", ClientMode::Web, None).await;
+    assert_eq!(next_audience(&mut desktop).await, (1, 0, 1000));
+    let presence = first.next_named("presence").await;
+    assert_eq!(presence["interval_ms"], 1000, "{presence}");
+    let (second, _) = FakeSession::join(&mm, 3, "w", ClientMode::Web, None).await;
+    assert_eq!(next_audience(&mut desktop).await, (2, 0, 1000));
+    first.leave(&mm);
+    assert_eq!(
+        next_audience(&mut desktop).await,
+        (1, 0, 1000),
+        "still watched"
+    );
+    assert_eq!(metrics.desktops_by_interval(IntervalClass::Detail).get(), 1);
+    assert_eq!(metrics.desktops_by_interval(IntervalClass::Idle).get(), 0);
+
+    // A fleet grid watching it as well: counted as overview; once the last viewer goes, 5 s.
+    let (outbox, _watcher_frames) = Outbox::new(9, 64, 4096);
+    let (tx, _watcher_updates) = mpsc::unbounded_channel();
+    mm.do_send(super::messages::Watch {
+        access: deskbridge_auth::Access::anonymous(&ClientId::new("w").unwrap()),
+        outbox,
+        updates: Probe(tx).start().recipient(),
+    });
+    assert_eq!(next_audience(&mut desktop).await, (1, 1, 1000));
+    second.leave(&mm);
+    assert_eq!(next_audience(&mut desktop).await, (0, 1, 5000));
+    assert_eq!(
+        metrics.desktops_by_interval(IntervalClass::Overview).get(),
+        1
+    );
+    assert_eq!(metrics.desktops_by_interval(IntervalClass::Detail).get(), 0);
+
+    // The desktop goes: it counts in no class any more.
+    desktop.leave(&mm);
+    let deadline = std::time::Instant::now() + WITHIN;
+    while metrics.desktops_by_interval(IntervalClass::Overview).get() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gauge follows the desktop"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(metrics.audience_changes().get() >= 6);
+}
