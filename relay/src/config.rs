@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::config::ClusterConfig;
+use crate::store::config::StoreConfig;
 use deskbridge_auth::KeySet;
 
 /// Relay settings. `Default` gives the production defaults.
@@ -69,8 +70,9 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Cluster mode: join the other relays through NATS. `None` runs a single relay.
     pub cluster: Option<ClusterConfig>,
-    /// Where the relay keeps what must outlive a restart (`--data-dir`): share links and
-    /// sign-outs (`shares.json`), and the history store. `None` keeps them in memory only.
+    /// Where the relay keeps what must outlive a restart (`--data-dir`, by default under the XDG
+    /// state directory): share links and sign-outs (`shares.json`) and the store's database.
+    /// `None` (the default here, and `--no-store`) keeps them in memory only.
     pub data_dir: Option<PathBuf>,
     /// The relay's address as people and agents reach it (`--public-url`, e.g.
     /// `https://relay.example.com`), for the URLs it hands out (share links, the agent's
@@ -82,6 +84,9 @@ pub struct Config {
     pub report_interval_overview: Duration,
     /// …and while nobody watches it (see `matchmaker/audience.rs`).
     pub report_interval_idle: Duration,
+    /// The embedded store of history and the audit log (`--data-dir`). `None` (the default, and
+    /// `--no-store`) keeps only the in-memory history, so tests never write to disk unasked.
+    pub store: Option<StoreConfig>,
 }
 
 impl Default for Config {
@@ -117,6 +122,7 @@ impl Default for Config {
             report_interval_detail: Duration::from_secs(1),
             report_interval_overview: Duration::from_secs(5),
             report_interval_idle: Duration::from_secs(60),
+            store: None,
         }
     }
 }

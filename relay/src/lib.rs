@@ -10,6 +10,7 @@
 //! - [`history`], [`metrics`]: per-id cpu history and Prometheus counters.
 //! - [`server`]: starting, running and gracefully stopping all of it.
 //! - [`cluster`]: optional; several relays joined through NATS.
+//! - [`store`]: optional; history and the audit log on disk (SQLite).
 
 // The public surface is what the binary, the test kit, the integration tests and the benchmarks
 // use; everything else is internal, so the compiler reports what nothing uses.
@@ -28,11 +29,13 @@ mod outbox;
 mod server;
 mod session;
 mod state;
+mod store;
 
 pub use auth::Authenticator;
 pub use cluster::ClusterConfig;
 pub use config::Config;
 pub use server::{RelayHandle, RunningRelay};
+pub use store::config::StoreConfig;
 
 /// The pieces of the per-message path that `relay/benches/route.rs` measures as they are; not an
 /// API.

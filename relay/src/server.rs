@@ -27,6 +27,8 @@ use crate::matchmaker::messages::LeaveCluster;
 use crate::matchmaker::Matchmaker;
 use crate::metrics::Metrics;
 use crate::state::RelayState;
+use crate::store::metrics::StoreMetrics;
+use crate::store::Store;
 
 /// A relay whose server is running inside the current actix system.
 pub struct RunningRelay {
@@ -62,6 +64,17 @@ impl RunningRelay {
             .cluster
             .as_ref()
             .map(|c| Arc::new(ClusterMetrics::register(metrics.registry_mut(), &c.node_id)));
+        let store_metrics = config
+            .store
+            .as_ref()
+            .map(|_| Arc::new(StoreMetrics::register(metrics.registry_mut())));
+        // One relay keeps its store in SQLite; a cluster's is JetStream (below).
+        let mut store = match (&config.store, &store_metrics, &config.cluster) {
+            (Some(store), Some(m), None) => {
+                Store::open(store, m.clone()).map_err(|e| io::Error::other(e.to_string()))?
+            }
+            _ => Store::disabled(),
+        };
         let metrics = Arc::new(metrics);
         let mut matchmaker = Matchmaker::new(&config, metrics.clone());
         let mut cluster = None;
@@ -78,9 +91,12 @@ impl RunningRelay {
             .await
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
             matchmaker = matchmaker.with_cluster(&config, node.clone());
+            if let (Some(store_config), Some(m)) = (&config.store, &store_metrics) {
+                store = Store::open_jetstream(node.client.clone(), store_config, m.clone());
+            }
             cluster = Some(node);
         }
-        let matchmaker = matchmaker.start();
+        let matchmaker = matchmaker.with_store(store.clone()).start();
         let (shutdown, shutdown_rx) = watch::channel(false);
         if let Some(node) = &cluster {
             actix_web::rt::spawn(crate::cluster::auth_sync::run(
@@ -103,6 +119,7 @@ impl RunningRelay {
             auth: auth.clone(),
             connections,
             signin: signin.clone(),
+            store,
         });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -153,6 +170,8 @@ impl RunningRelay {
             let _ = state.matchmaker.send(LeaveCluster).await;
             cluster.close().await;
         }
+        // The store's last batch, after the sessions that fed it have gone.
+        state.store.close().await;
         server
             .await
             .map_err(|e| io::Error::other(format!("server task failed: {e}")))?

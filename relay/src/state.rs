@@ -13,6 +13,7 @@ use crate::limits::connections::ConnectionLimiter;
 use crate::limits::signin::SignInLimiter;
 use crate::matchmaker::Matchmaker;
 use crate::metrics::Metrics;
+use crate::store::Store;
 
 pub struct RelayState {
     pub config: Config,
@@ -27,6 +28,8 @@ pub struct RelayState {
     pub connections: Arc<ConnectionLimiter>,
     /// Sign-in attempts per address and per user name.
     pub signin: Arc<SignInLimiter>,
+    /// History and the audit log on disk; [`Store::disabled`] without `--data-dir`.
+    pub store: Store,
 }
 
 impl RelayState {

@@ -1,5 +1,6 @@
-//! Cluster mode: a real `nats-server` on a free loopback port (killed with the test), relays
-//! joined through it, and waits with deadlines.
+//! Cluster mode: a real `nats-server` on a free loopback port with JetStream on (its store in a
+//! temporary directory; killed with the test), relays joined through it, and waits with
+//! deadlines.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -36,17 +37,24 @@ fn nats_server_binary() -> PathBuf {
         })
 }
 
-/// A `nats-server` child on 127.0.0.1; killed when dropped.
+/// A `nats-server -js` child on 127.0.0.1; killed when dropped, its JetStream store with it.
 pub struct Nats {
     port: u16,
     child: Option<Child>,
+    /// JetStream's store; kept across [`Nats::restart`], as a real server's disk is.
+    store: tempfile::TempDir,
 }
 
 impl Nats {
     /// Starts a NATS server on a free loopback port and waits until it accepts clients.
     pub fn start() -> Self {
         let port = free_port();
-        let mut nats = Self { port, child: None };
+        let store = tempfile::tempdir().expect("a temporary directory for JetStream");
+        let mut nats = Self {
+            port,
+            child: None,
+            store,
+        };
         nats.restart();
         nats
     }
@@ -70,7 +78,15 @@ impl Nats {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let mut child = Command::new(nats_server_binary())
-                .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+                .args([
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-js",
+                    "-sd",
+                ])
+                .arg(self.store.path())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

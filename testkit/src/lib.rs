@@ -1,8 +1,8 @@
 //! What deskbridge's tests share, so that each is written once: a real relay on an ephemeral
 //! loopback port ([`relay`]), keys and tokens ([`tokens`]), a WebSocket client that reads events
 //! with deadlines and answers pings ([`client`]), hand-made frames ([`raw`]), child processes
-//! with deadlines ([`process`]), a NATS cluster ([`cluster`]) and sign-in: a users file and
-//! API calls with a session cookie ([`signin`]).
+//! with deadlines ([`process`]), a NATS cluster ([`cluster`]), sign-in: a users file and API
+//! calls with a session cookie ([`signin`]), and the relay's store and its JSON API ([`store`]).
 //!
 //! A dev-only crate: panicking with what was seen is how its helpers report failure.
 
@@ -12,6 +12,7 @@ pub mod process;
 pub mod raw;
 pub mod relay;
 pub mod signin;
+pub mod store;
 pub mod tokens;
 
 /// The relay types tests hold, so a crate's tests need not name the relay crate themselves.

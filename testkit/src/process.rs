@@ -19,10 +19,14 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Starts `BINARY serve --listen 127.0.0.1:0 --allow-anonymous <extra…>` (the relay binary:
     /// pass `env!("CARGO_BIN_EXE_deskbridge-relay")`) and waits until it logs its address.
+    /// Without `--data-dir` in `extra` it runs with `--no-store`: a test never writes into the
+    /// home directory's default store.
     pub fn start(binary: &str, extra: &[&str]) -> Self {
         let mut cmd = Command::new(binary);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--allow-anonymous"])
             .args(extra)
+            .args((!extra.iter().any(|a| a.starts_with("--data-dir"))).then_some("--no-store"))
+            .env_remove("DESKBRIDGE_DATA_DIR")
             .env("RUST_LOG", "info")
             .env_remove("DESKBRIDGE_SECRET_FILE");
         Self::spawn(cmd)

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::cluster::config::ClusterConfig;
 use crate::cluster::config::{default_node_id, validate_node_id};
 use crate::config::Config;
+use crate::store::config::{default_data_dir, StoreConfig};
 
 pub mod user;
 
@@ -109,11 +110,6 @@ pub struct ServeArgs {
     /// the fleet page. Re-read when it changes and on SIGHUP; edits reach live sessions within 2 s.
     #[arg(long, env = "DESKBRIDGE_USERS_FILE")]
     pub users_file: Option<PathBuf>,
-
-    /// A directory for what must outlive a restart (share links and sign-outs, in shares.json).
-    /// Without it they last as long as the process.
-    #[arg(long, env = "DESKBRIDGE_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
 
     /// The relay's address as people and agents reach it (e.g. https://relay.example.com), for
     /// the URLs it hands out: share links and the `deskbridge-agent install --relay …` line.
@@ -219,6 +215,31 @@ pub struct ServeArgs {
     /// online in between).
     #[arg(long, env = "DESKBRIDGE_REPORT_INTERVAL_IDLE", default_value = "60s", value_parser = parse_duration)]
     pub report_interval_idle: Duration,
+    /// Where the store keeps every desktop's history and the audit log (created if missing).
+    /// Default: `deskbridge` under the XDG state directory (~/.local/state/deskbridge).
+    #[arg(long, env = "DESKBRIDGE_DATA_DIR", help_heading = "Store")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Keep no store: only the last samples of each connected desktop, in memory.
+    #[arg(
+        long,
+        env = "DESKBRIDGE_NO_STORE",
+        conflicts_with = "data_dir",
+        help_heading = "Store"
+    )]
+    pub no_store: bool,
+
+    /// How long every cpu sample is kept as it arrived.
+    #[arg(long, env = "DESKBRIDGE_RETENTION_RAW", default_value = "24h", value_parser = parse_duration, help_heading = "Store")]
+    pub retention_raw: Duration,
+
+    /// How long the one-minute aggregates (min, mean, max) are kept.
+    #[arg(long, env = "DESKBRIDGE_RETENTION_MINUTES", default_value = "30d", value_parser = parse_duration, help_heading = "Store")]
+    pub retention_minutes: Duration,
+
+    /// How long audit records are kept.
+    #[arg(long, env = "DESKBRIDGE_RETENTION_AUDIT", default_value = "365d", value_parser = parse_duration, help_heading = "Store")]
+    pub retention_audit: Duration,
 
     /// Cluster mode: join the other relays through these NATS servers (comma-separated, e.g.
     /// nats://10.0.0.5:4222). Without it the relay runs alone.
@@ -302,10 +323,12 @@ impl ServeArgs {
             Some(url) => Some(check_public_url(url)?),
             None => None,
         };
+        let store = self.store_config()?;
         Ok(Config {
             cluster,
             public_url,
-            data_dir: self.data_dir.clone(),
+            data_dir: store.as_ref().map(|s| s.dir.clone()),
+            store,
             allow_anonymous: self.allow_anonymous,
             revoked_file: self.revoked_file.clone(),
             users_file: self.users_file.clone(),
@@ -330,6 +353,27 @@ impl ServeArgs {
             report_interval_idle: self.report_interval_idle,
             ..Config::default()
         })
+    }
+
+    /// The store's settings: `--data-dir`, or the XDG default; none with `--no-store`.
+    fn store_config(&self) -> Result<Option<StoreConfig>, String> {
+        if self.no_store {
+            return Ok(None);
+        }
+        let dir = match &self.data_dir {
+            Some(dir) => dir.clone(),
+            None => default_data_dir().ok_or(
+                "no home directory to keep the store in: pass --data-dir PATH, or --no-store",
+            )?,
+        };
+        if self.retention_raw > self.retention_minutes {
+            return Err("--retention-raw must not be longer than --retention-minutes".to_owned());
+        }
+        let mut store = StoreConfig::new(dir);
+        store.retention_raw = self.retention_raw;
+        store.retention_minutes = self.retention_minutes;
+        store.retention_audit = self.retention_audit;
+        Ok(Some(store))
     }
 
     /// The cluster settings, if `--nats` is given; the other cluster flags need it.
@@ -550,6 +594,46 @@ mod tests {
         assert!(parse(&["--id", "a", "--desktops", "a-*"]).is_err());
         assert!(parse(&["--id", "a", "--role", "viewer"]).is_err());
         assert!(parse(&[]).is_err(), "one of --id and --desktops");
+    }
+
+    #[test]
+    fn the_store_defaults_to_the_state_directory_and_no_store_turns_it_off() {
+        let store = serve_args(&[]).to_config().unwrap().store;
+        if let Some(default) = default_data_dir() {
+            let store = store.unwrap();
+            assert_eq!(store.dir, default);
+            assert!(store.dir.ends_with("deskbridge"));
+            assert_eq!(store.retention_raw, Duration::from_secs(86_400));
+            assert_eq!(store.retention_minutes, Duration::from_secs(30 * 86_400));
+        }
+        assert!(serve_args(&["--no-store"])
+            .to_config()
+            .unwrap()
+            .store
+            .is_none());
+        let store = serve_args(&["--data-dir", "/tmp/x", "--retention-raw", "2h"])
+            .to_config()
+            .unwrap()
+            .store
+            .unwrap();
+        assert_eq!(store.dir, PathBuf::from("/tmp/x"));
+        assert_eq!(store.retention_raw, Duration::from_secs(7200));
+        assert!(Cli::try_parse_from([
+            "deskbridge-relay",
+            "serve",
+            "--no-store",
+            "--data-dir",
+            "x"
+        ])
+        .is_err());
+        let err = serve_args(&["--retention-raw", "40d"])
+            .to_config()
+            .unwrap_err();
+        assert!(err.contains("--retention-raw"), "{err}");
+        assert!(
+            Config::default().store.is_none(),
+            "tests never write to disk unasked"
+        );
     }
 
     #[test]

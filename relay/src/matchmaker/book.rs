@@ -11,6 +11,7 @@
 //! `command` events, so their viewers see it too (and its id stays taken).
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
@@ -55,6 +56,8 @@ pub struct Entry {
     /// Owned, accepted, not delivered yet: waiting for the desktop (or a delivery in flight
     /// when `None` while still `requested`).
     pub waiting: Option<Waiting>,
+    /// The sender's address (owned commands), for the audit log.
+    pub from: Option<IpAddr>,
 }
 
 impl Entry {
@@ -104,6 +107,7 @@ pub struct Request<'a> {
     pub wait: Option<Duration>,
     /// Whether the desktop is known to be connected (here or on another node).
     pub online: bool,
+    pub from: Option<IpAddr>,
 }
 
 impl CommandBook {
@@ -188,6 +192,7 @@ impl CommandBook {
             relay_named: request.id.is_none(),
             owned: true,
             waiting: None,
+            from: request.from,
         });
         Ok(Admission::New(id))
     }
@@ -298,6 +303,7 @@ impl CommandBook {
             relay_named: false,
             owned: false,
             waiting: None,
+            from: None,
         });
         true
     }
@@ -334,6 +340,7 @@ mod tests {
             by,
             wait: wait.map(Duration::from_millis),
             online,
+            from: None,
         }
     }
 

@@ -33,6 +33,7 @@ use crate::cluster::subjects::{Subjects, COMMAND};
 use crate::outbox::command::{deliver_command, CommandOutcome};
 use crate::outbox::fanout::fan_out;
 use crate::outbox::Outbox;
+use crate::store::record::{AuditKind, AuditRecord};
 
 /// How often the books are swept for commands unanswered past the window and for entries to
 /// forget. Waiting commands expire on their own timers, to the millisecond.
@@ -71,6 +72,7 @@ impl Handler<Command> for Matchmaker {
             by: &command.by,
             wait: command.wait_ms.map(Duration::from_millis),
             online: room.online(),
+            from: command.from,
         };
         let id = match room.book.admit(&request, unix_millis(), &salt) {
             Ok(Admission::New(id)) => id,
@@ -98,6 +100,15 @@ impl Handler<Command> for Matchmaker {
                     command.by,
                     refused
                 );
+                // Refused before it had a life: one record with the refusal's code.
+                let record = AuditRecord::command(
+                    &command.by,
+                    command.from,
+                    &command.client_id,
+                    command.kind.name(),
+                    refused.code.as_str(),
+                );
+                self.store.audit(record);
                 return Box::pin(fut::ready(Err(refused)));
             }
         };
@@ -353,10 +364,10 @@ impl Matchmaker {
         }
     }
 
-    /// The one audit line of a command's life, written when it ends, on the node that owns it.
+    /// The one audit record of a command's life, written when it ends, on the node that owns
+    /// it: what the viewers' last `command` event said.
     fn audit(&self, client_id: &ClientId, entry: &Entry) {
         log::info!(
-            target: "deskbridge::audit",
             "command {} {:?} to {client_id} by {}: {}{}",
             entry.kind.name(),
             entry.id,
@@ -368,6 +379,21 @@ impl Matchmaker {
                 .map(|e| format!(" ({e})"))
                 .unwrap_or_default()
         );
+        let mut detail = serde_json::json!({
+            "command": entry.kind.name(),
+            "id": entry.id,
+            "outcome": entry.state.as_str(),
+        });
+        if let Some(error) = &entry.error {
+            detail["error"] = error.as_str().into();
+        }
+        self.store.audit(AuditRecord::new(
+            AuditKind::Command,
+            entry.by.clone(),
+            entry.from,
+            Some(client_id),
+            detail,
+        ));
     }
 
     /// Sends a command's current state to every viewer and fleet watcher of the id here, and

@@ -216,6 +216,8 @@ pub struct Command {
     pub frame: ByteString,
     /// The sender, told where a repeated command is.
     pub sender: Outbox,
+    /// The sender's address, for the audit log.
+    pub from: Option<std::net::IpAddr>,
 }
 
 /// The desktop of `client_id` on this node answered a command (`beep_result`, `notify_result`):

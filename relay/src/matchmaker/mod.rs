@@ -41,6 +41,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, SendError, SessionId};
+use crate::store::Store;
 use audience::{AudienceState, ReportIntervals, Step};
 use coalesce::Decision;
 use deskbridge_auth::Access;
@@ -74,6 +75,8 @@ pub struct Matchmaker {
     /// The command books of ids with no room now, so a viewer who comes back within ten
     /// minutes still sees them; swept with the rooms' books.
     parked_books: HashMap<ClientId, book::CommandBook>,
+    /// Where every command's life ends: one audit record each.
+    store: Store,
     /// How often desktops are asked to report, by who watches them.
     report_intervals: ReportIntervals,
 }
@@ -152,8 +155,15 @@ impl Matchmaker {
             known: HashMap::new(),
             fleets: HashMap::new(),
             parked_books: HashMap::new(),
+            store: Store::disabled(),
             report_intervals: ReportIntervals::from_config(config),
         }
+    }
+
+    /// Records each command's end in `store`'s audit log.
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = store;
+        self
     }
 
     /// Cluster mode: pairs across the nodes joined by `node`.

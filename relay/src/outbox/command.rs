@@ -25,6 +25,17 @@ pub enum CommandOutcome {
 }
 
 impl CommandOutcome {
+    /// The outcome's name, as the audit log records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandOutcome::Delivered => "delivered",
+            CommandOutcome::Busy => "busy",
+            CommandOutcome::Limited => "limited",
+            CommandOutcome::Offline => "offline",
+            CommandOutcome::Unreachable => "unreachable",
+        }
+    }
+
     /// The `error` event a viewer gets for this outcome, if any: `(code, message)`.
     /// `commands_per_second` is the per-desktop budget, for the `rate_limited` text.
     pub fn rejection(

@@ -40,6 +40,7 @@ use crate::outbox::command::CommandOutcome;
 use crate::outbox::fanout::fan_out;
 use crate::outbox::{self, Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
 use crate::state::RelayState;
+use crate::store::record::AuditRecord;
 use deskbridge_auth::Access;
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -243,7 +244,10 @@ impl WsSession {
             {
                 self.going_away(going.reason)
             }
-            (Phase::Joined(_), Ok(message)) => self.relay(&message, text, ctx),
+            (Phase::Joined(member), Ok(message)) => {
+                self.state.store.observe(&member.client_id, member.mode, &message);
+                self.relay(&message, text, ctx)
+            }
         }
     }
 
@@ -267,6 +271,11 @@ impl WsSession {
             }
             Err(why) => {
                 self.state.metrics.auth_failures().inc();
+                self.state.store.audit(AuditRecord::token_refused(
+                    &auth,
+                    self.peer.map(|p| p.ip()),
+                    &why,
+                ));
                 // The reason goes to the log and the client; the token itself goes nowhere.
                 log::info!(
                     "session {}: refused {} {} from {}: {why}",
@@ -417,6 +426,7 @@ impl WsSession {
                     kind.name()
                 );
                 self.reject(ErrorCode::NotAllowed, &message);
+                self.audit_command(kind, "not_allowed");
                 return;
             }
         }
@@ -466,6 +476,7 @@ impl WsSession {
                     by,
                     frame: text,
                     sender: self.outbox.clone(),
+                    from: self.peer.map(|p| p.ip()),
                 };
                 self.deliver(command, ctx);
             }
@@ -479,9 +490,23 @@ impl WsSession {
         }
     }
 
+    /// Records a command and its outcome in the audit log (a no-op without a store).
+    fn audit_command(&self, kind: EventKind, outcome: &str) {
+        if let Phase::Joined(member) = &self.phase {
+            let by = member
+                .access
+                .as_ref()
+                .map_or("anonymous", |a| a.by.as_str());
+            let (from, desktop) = (self.peer.map(|p| p.ip()), &member.client_id);
+            let record = AuditRecord::command(by, from, desktop, kind.name(), outcome);
+            self.state.store.audit(record);
+        }
+    }
+
     /// Counts a refused command and tells the viewer; a delivered one was counted where it was
     /// queued, so there is nothing left to do.
     fn report_command(&self, kind: EventKind, outcome: CommandOutcome) {
+        self.audit_command(kind, outcome.as_str());
         if outcome != CommandOutcome::Delivered {
             outcome.count(kind, &self.state.metrics);
         }

@@ -45,6 +45,7 @@ fn relay(config: Config) -> (web::Data<RelayState>, watch::Sender<bool>) {
         started: Instant::now(),
         auth: Arc::new(auth),
         signin: Default::default(),
+        store: crate::store::Store::disabled(),
     };
     (web::Data::new(state), shutdown)
 }

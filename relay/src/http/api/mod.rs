@@ -3,11 +3,15 @@
 //! [`error::ApiError`]; docs/protocol.md ("HTTP API") lists the endpoints.
 
 pub mod add_desktop;
+pub mod audit;
 pub mod body;
 pub mod caller;
 pub mod cookie;
+pub mod desktop_access;
 pub mod desktops;
 pub mod error;
+pub mod history;
+pub mod params;
 pub mod public_url;
 pub mod shares;
 pub mod signin;
@@ -29,5 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(shares::list))
             .route(web::post().to(shares::create)),
     )
-    .route("/api/shares/{id}", web::delete().to(shares::revoke));
+    .route("/api/shares/{id}", web::delete().to(shares::revoke))
+    .route("/api/history", web::get().to(history::history))
+    .route("/api/audit", web::get().to(audit::audit));
 }
