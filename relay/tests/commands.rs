@@ -334,3 +334,28 @@ async fn notify_lives_the_same_life_and_a_bad_text_never_reaches_the_desktop() {
     );
     relay.stop();
 }
+
+#[actix_web::test]
+async fn a_waiting_command_waits_through_a_sleep() {
+    let k = keys("k1", 1);
+    let relay = start_relay(config(&k));
+    let (mut alice, _) = viewer(relay.addr(), &k).await;
+    let mut desk = desktop(relay.addr(), &k).await;
+    desk.send(r#"{"event":"going_away","reason":"sleep"}"#)
+        .await;
+    drop(desk);
+    loop {
+        let presence = alice.next_named("presence").await;
+        if presence["reason"] == "sleep" {
+            break;
+        }
+    }
+    alice
+        .send(r#"{"event":"beep","id":"wake-up","wait_ms":60000}"#)
+        .await;
+    assert_eq!(step(&mut alice, "wake-up").await["state"], "requested");
+    let mut desk = desktop(relay.addr(), &k).await;
+    assert_eq!(desk.next_named("beep").await["id"], "wake-up");
+    assert_eq!(step(&mut alice, "wake-up").await["state"], "delivered");
+    relay.stop();
+}
