@@ -191,14 +191,6 @@ pub struct Leave {
     pub reason: Option<OfflineReason>,
 }
 
-/// Asks where the desktop of `client_id` is now: the slow path of a command whose sender knows
-/// of no desktop (it may have just joined, and its `PeerUpdate` is still on the way).
-#[derive(Message)]
-#[rtype(result = "DesktopRoute")]
-pub struct FindDesktop {
-    pub client_id: ClientId,
-}
-
 /// A viewer sent a command (`beep`, `notify`) its role and the command budget allow: the
 /// matchmaker gives it its life (`matchmaker/commands.rs`). Answered once the command is
 /// delivered, waiting or ended; an `Err` is the `error` event for the sender.

@@ -45,9 +45,7 @@ use crate::store::Store;
 use audience::{AudienceState, ReportIntervals, Step};
 use coalesce::Decision;
 use deskbridge_auth::Access;
-use messages::{
-    DesktopRoute, FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers,
-};
+use messages::{DesktopRoute, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers};
 use room::{Member, Room, Seat};
 
 /// `deskbridge-relay/<version>`, announced in `welcome`.
@@ -771,18 +769,6 @@ impl Handler<Leave> for Matchmaker {
             self.presence_changed(&leave.client_id, None, ctx);
         }
         self.update_rooms_gauge();
-    }
-}
-
-impl Handler<FindDesktop> for Matchmaker {
-    type Result = MessageResult<FindDesktop>;
-
-    fn handle(&mut self, find: FindDesktop, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.rooms
-                .get(&find.client_id)
-                .map_or(DesktopRoute::Unknown, Room::desktop_route),
-        )
     }
 }
 
