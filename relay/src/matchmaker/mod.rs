@@ -45,7 +45,7 @@ use crate::store::Store;
 use audience::{AudienceState, ReportIntervals, Step};
 use coalesce::Decision;
 use deskbridge_auth::Access;
-use messages::{DesktopRoute, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers};
+use messages::{Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers};
 use room::{Member, Room, Seat};
 
 /// `deskbridge-relay/<version>`, announced in `welcome`.
