@@ -1,28 +1,31 @@
-// app.js — the page's wiring: holds what the page knows (connection, presence, latest sample) and
-// keeps every element on screen true to it.
+// app.js — the page's entry: decides which page this is and switches between its views.
 //
-// The other modules each do one job (connection.js the socket, chart.js the chart, gauges.js the
-// bars, beep.js the Beep button, credentials.js the id and token); this file routes the relay's
-// messages to them and renders the state that depends on time passing: the reconnect countdown,
-// the age of the last sample (marked stale once it is 2 s late for the reporting interval in force,
-// which `presence.interval_ms` says) and how long the desktop has been offline.
+// - A view-only link (`#id=…&share=…`): the detail view of that desktop with the link's token,
+//   no sign-in, no Beep.
+// - A link with a token (`#id=…&token=…`), or a relay without sign-in (`GET /api/session` is
+//   404): today's single-desktop page, exactly as before.
+// - Sign-in on: the sign-in form (401), then the grid of every desktop the person may see, fed
+//   by one fleet WebSocket; a card opens that desktop's detail view in the same page (`#id=…`),
+//   and browser back (or the Back button) returns to the grid. The session is checked at load
+//   and every few minutes (which renews the cookie), and whenever the relay refuses a socket:
+//   a person removed from the users file sees at once that they are signed out.
 
-import { BeepControl } from './beep.js';
-import { CpuChart } from './chart.js';
+import * as api from './api.js';
+import { AddDesktop } from './adddesktop.js';
 import { RelayConnection } from './connection.js';
 import {
-  initialCredentials, isValidId, readFragment, save, showIdInAddress,
+  initialCredentials, isValidId, readFragment, shareCredentials,
 } from './credentials.js';
-import { ago, clockTime, duration, percent, plural } from './format.js';
+import {
+  closeDetail, detailShows, openDetail, showBadId,
+} from './detail.js';
 import { setText } from './dom.js';
-import { CoreBars, MemoryGauge } from './gauges.js';
+import { FleetGrid } from './grid.js';
+import { SignIn } from './signin.js';
 import { errorWords } from './words.js';
 
-/** A sample this much later than the reporting interval in force is marked stale. */
-const LATE_MS = 2_000;
-/** Spacing assumed for history samples that carry no timestamp (the prototype sent once a second). */
-const PROTOTYPE_INTERVAL_MS = 1_000;
-const TICK_MS = 500;
+/** How often a signed-in page checks (and so renews) its session. */
+const RENEW_MS = 4 * 60_000;
 
 const $ = (id) => {
   const el = document.getElementById(id);
@@ -31,421 +34,280 @@ const $ = (id) => {
 };
 
 const ui = {
-  title: document.head.querySelector('title'),
-  connState: $('conn-state'),
-  connDetail: $('conn-detail'),
+  signinView: $('signin-view'),
+  gridView: $('grid-view'),
+  detailView: $('detail-view'),
+  back: $('back'),
+  user: $('user'),
+  userName: $('user-name'),
+  userRole: $('user-role'),
+  signout: $('signout'),
+  gridState: $('grid-state'),
+  gridError: $('grid-error'),
+  filter: $('filter'),
   watching: $('watching'),
-  watchingId: $('watching-id'),
-  form: $('id-form'),
-  idInput: $('id-input'),
-  tokenInput: $('token-input'),
-  connect: $('connect'),
-  disconnect: $('disconnect'),
-  errorBanner: $('error-banner'),
-  error: $('error'),
-  errorTitle: $('error-title'),
-  errorDetail: $('error-detail'),
-  errorDismiss: $('error-dismiss'),
-  presence: $('presence'),
-  presenceWord: $('presence-word'),
-  presenceSince: $('presence-since'),
-  presenceBox: $('presence-box'),
-  viewers: $('viewers'),
-  viewersLabel: $('viewers-label'),
-  cpuFigure: $('cpu-figure'),
-  cpuValue: $('cpu-value'),
-  lastSample: $('last-sample'),
-  coresCard: $('cores-card'),
-  memoryCard: $('memory-card'),
-  relayInfo: $('relay-info'),
-  announcer: $('announcer'),
 };
 
-/** Everything the page knows; rendered by the functions below. */
-const state = {
-  credentials: null,
-  connection: { state: 'disconnected' },
-  /** @type {{desktop: string, viewers: number|null, since: number|null, inferred: boolean}|null} */
-  presence: null,
-  /** performance.now() of the latest sample, or null before the first one. */
-  lastSampleAt: null,
-  /** The latest sample came from a `history` without timestamps (placed as if it ended now). */
-  untimedHistory: false,
-  /** How often the relay asks the desktop to report (`presence.interval_ms`; 1 s if it says not). */
-  intervalMs: PROTOTYPE_INTERVAL_MS,
-  /** The interval in force when the latest sample was taken: a sample from before this page
-   * opened the desktop may come from a slower cadence (nobody was watching). */
-  sampleIntervalMs: PROTOTYPE_INTERVAL_MS,
+const page = {
+  /** single | signed-in | share */
+  mode: 'single',
+  /** The signed-in person's `GET /api/session` answer. */
+  session: null,
+  /** The role the fleet connection's welcome gave (the relay's word wins over the session's). */
+  role: null,
+  view: 'detail',
+  /** The detail view was reached from the grid in this tab (Back can then be browser back). */
+  cameFromGrid: false,
+  gridScroll: 0,
+  lastOpened: null,
+  renewTimer: 0,
 };
 
-const chart = new CpuChart($('chart'));
-const cores = new CoreBars($('cores'), $('cores-count'));
-const memory = new MemoryGauge({
-  used: $('memory-used'),
-  total: $('memory-total'),
-  percent: $('memory-percent'),
-  bar: $('memory-bar'),
+const grid = new FleetGrid({
+  list: $('grid'),
+  filter: ui.filter,
+  count: $('grid-count'),
+  empty: $('grid-empty'),
 });
-const connection = new RelayConnection({ onStatus: statusChanged, onMessage: received });
-const beep = new BeepControl({
-  button: $('beep'),
-  status: $('beep-status'),
-  hint: $('beep-hint'),
-  send: (message) => connection.send(message),
-});
+const fleet = new RelayConnection({ onStatus: fleetStatus, onMessage: fleetMessage });
+const signin = new SignIn({ onSignedIn: () => checkSession(true) });
+const adder = new AddDesktop({ onAdded: (id) => grid.addWaiting(id) });
 
-// ---- connection ------------------------------------------------------------------------------
+// ---- views -------------------------------------------------------------------------------------
 
-function statusChanged(status) {
-  const before = state.connection.state;
-  state.connection = status;
-  if (status.state !== before && status.state !== 'connecting') {
-    const words = {
-      connected: 'Connected to the relay.',
-      reconnecting: 'Lost the relay; reconnecting.',
-      disconnected: 'Disconnected from the relay.',
-    }[status.state];
-    announce(status.reason ? `${words} ${status.reason}` : words);
+function showView(view) {
+  page.view = view;
+  document.body.dataset.view = view;
+  ui.signinView.hidden = view !== 'signin';
+  ui.gridView.hidden = view !== 'grid';
+  ui.detailView.hidden = view !== 'detail';
+  ui.back.hidden = !(view === 'detail' && page.mode === 'signed-in');
+  if (view !== 'detail') ui.watching.hidden = true;
+  grid.setShown(view === 'grid');
+}
+
+function showGrid() {
+  closeDetail();
+  showView('grid');
+  window.scrollTo(0, page.gridScroll);
+  if (page.lastOpened !== null) {
+    const card = document.querySelector(`a.desk[data-id="${CSS.escape(page.lastOpened)}"]`);
+    card?.focus({ preventScroll: true });
   }
-  if (status.state !== 'connected') {
-    state.presence = null; // only the relay knows; not connected means not known
-    beep.connectionLost();
+}
+
+function showDesktop(id) {
+  if (page.view === 'grid') page.gridScroll = window.scrollY;
+  page.lastOpened = id;
+  const credentials = { id, token: '' };
+  showView('detail');
+  if (!detailShows(credentials)) openDetail(credentials, 'signed-in', () => checkSession(false));
+  window.scrollTo(0, 0);
+}
+
+/** Shows what the address says: a desktop (`#id=…`) or the grid. */
+function route() {
+  const link = readFragment(window.location.hash);
+  const id = link.id?.trim() ?? '';
+  if (isValidId(id)) showDesktop(id);
+  else showGrid();
+}
+
+// ---- the session -------------------------------------------------------------------------------
+
+/**
+ * Asks the relay who is signed in. `fresh`: right after the form signed in. A 401 means signed
+ * out (shown with why, unless the person had just signed out themselves).
+ */
+async function checkSession(fresh) {
+  let session;
+  try {
+    session = await api.session();
+  } catch (err) {
+    if (err.status === 401 && page.mode === 'signed-in') {
+      signedOut('You have been signed out: your session ended or your account was changed.', 'signed_out');
+    } else if (err.status === 401) {
+      // Already on the form (another socket's refusal got here first): keep what it says.
+      if (page.mode !== 'signin') showSignIn();
+    } else if (!fresh) {
+      return; // the relay is unreachable for a moment; the sockets retry by themselves
+    } else {
+      signin.say(`Could not sign in: ${err.message}`, err.code);
+    }
+    return;
+  }
+  signedIn(session);
+}
+
+function signedIn(session) {
+  const first = page.mode !== 'signed-in';
+  page.mode = 'signed-in';
+  page.session = session;
+  document.body.dataset.mode = 'signed-in';
+  setText(ui.userName, typeof session.user === 'string' ? session.user : '');
+  renderRole();
+  ui.user.hidden = false;
+  if (page.renewTimer === 0) page.renewTimer = window.setInterval(() => checkSession(false), RENEW_MS);
+  if (first || fleet.status.state === 'disconnected') {
+    grid.clear();
+    fleet.connect({ mode: 'fleet' });
+  }
+  // First sign-in: show what the address says. Later (a socket was refused and the session
+  // proved still good, e.g. its cookie was renewed): reopen the desktop shown.
+  if (first || page.view === 'detail') route();
+}
+
+function renderRole() {
+  const role = page.role ?? page.session?.role ?? 'viewer';
+  setText(ui.userRole, role);
+  ui.userRole.dataset.role = role;
+  document.body.dataset.role = role;
+  const desktops = page.session?.desktops;
+  const patterns = Array.isArray(desktops) ? desktops.join(',') : desktops;
+  adder.setAllowed(role === 'operator', typeof patterns === 'string' ? patterns : '');
+}
+
+function showSignIn(why = '', code = '') {
+  page.mode = 'signin';
+  document.body.dataset.mode = 'signed-in';
+  ui.user.hidden = true;
+  showView('signin');
+  signin.show(why, code);
+}
+
+function signedOut(why, code) {
+  if (page.renewTimer !== 0) window.clearInterval(page.renewTimer);
+  page.renewTimer = 0;
+  page.session = null;
+  page.role = null;
+  fleet.disconnect('Signed out.');
+  closeDetail();
+  grid.clear();
+  showSignIn(why, code);
+}
+
+ui.signout.addEventListener('click', async () => {
+  ui.signout.disabled = true;
+  try {
+    await api.logout();
+  } catch {
+    // Signed out already, or the relay is unreachable: the page forgets the session either way.
+  }
+  ui.signout.disabled = false;
+  signedOut('You signed out.', 'logged_out');
+});
+
+// ---- the fleet connection ----------------------------------------------------------------------
+
+function fleetStatus(status) {
+  ui.gridState.dataset.state = status.state;
+  const words = {
+    connected: 'live',
+    connecting: 'connecting…',
+    reconnecting: 'reconnecting…',
+    disconnected: 'disconnected',
+  }[status.state];
+  setText(ui.gridState, words);
+  if (status.state === 'connected') ui.gridError.hidden = true;
+  if (status.refused && page.mode === 'signed-in') checkSession(false);
+}
+
+function fleetMessage(message) {
+  if (message.event === 'welcome') {
+    grid.refreshed(); // the relay sends every desktop afresh
+    page.role = typeof message.role === 'string' ? message.role : null;
+    renderRole();
+  } else if (message.event === 'error') {
+    const code = typeof message.code === 'string' ? message.code : 'unknown';
+    ui.gridError.dataset.code = code;
+    setText(ui.gridError, errorWords(code));
+    ui.gridError.hidden = false;
   } else {
-    hideError();
-  }
-  ui.disconnect.disabled = status.state === 'disconnected';
-  if (status.expired) {
-    // The relay ended the session at its token's expiry: the old token is of no more use.
-    ui.tokenInput.value = '';
-    ui.tokenInput.focus();
-  }
-  renderConnection();
-  renderPresence();
-}
-
-function renderConnection() {
-  const status = state.connection;
-  ui.connState.dataset.state = status.state;
-  document.body.dataset.conn = status.state;
-  let text;
-  let detail = status.reason ?? '';
-  switch (status.state) {
-    case 'connected':
-      text = 'connected';
-      detail = '';
-      break;
-    case 'connecting':
-      text = 'connecting…';
-      break;
-    case 'reconnecting': {
-      const seconds = Math.max(0, Math.ceil((status.retryAt - performance.now()) / 1000));
-      text = seconds > 0 ? `reconnecting in ${seconds} s` : 'reconnecting…';
-      break;
-    }
-    default:
-      text = 'disconnected';
-      if (!detail && state.credentials === null) detail = 'Enter the desktop id to connect.';
-  }
-  setText(ui.connState, text);
-  setText(ui.connDetail, detail);
-}
-
-// ---- relay messages --------------------------------------------------------------------------
-
-function received(message) {
-  switch (message.event) {
-    case 'welcome':
-      if (typeof message.server === 'string') {
-        setText(ui.relayInfo, `Relay ${message.server}, protocol ${message.protocol}.`);
-      }
-      break;
-    case 'presence':
-      presenceReceived(message);
-      break;
-    case 'history':
-      historyReceived(message);
-      break;
-    case 'cpu':
-      sampleReceived(message, performance.now());
-      break;
-    case 'beep_result':
-      beep.result(message);
-      break;
-    case 'error':
-      errorReceived(message);
-      break;
-    default:
-      break; // newer relays may send more; ignoring them is the compatible choice
+    grid.receive(message);
   }
 }
 
-/** Why a desktop is offline, as the relay says it (`presence.reason`), in words. */
-const OFFLINE_WORDS = {
-  sleep: 'desktop asleep',
-  shutdown: 'desktop shut down',
-  logout: 'desktop logged out',
-  quit: 'agent stopped',
-  update: 'agent updating',
-  lost: 'connection lost',
-};
+// ---- keyboard and history ----------------------------------------------------------------------
 
-function presenceReceived(message) {
-  if (state.credentials !== null && message.client_id !== undefined
-      && message.client_id !== state.credentials.id) return;
-  const desktop = message.desktop === 'online' ? 'online' : 'offline';
-  if (state.presence?.desktop !== desktop) announce(`The desktop is ${desktop}.`);
-  state.presence = {
-    desktop,
-    viewers: Number.isFinite(message.viewers) ? message.viewers : null,
-    since: Number.isFinite(message.since) ? message.since : null,
-    reason: desktop === 'offline' && Object.hasOwn(OFFLINE_WORDS, message.reason) ? message.reason : null,
-    inferred: false,
-  };
-  if (Number.isFinite(message.interval_ms) && message.interval_ms > 0) {
-    state.intervalMs = message.interval_ms;
-    // Slower applies at once; faster from the next sample, which the desktop sends at once.
-    state.sampleIntervalMs = Math.max(state.sampleIntervalMs, state.intervalMs);
-  }
-  if (state.untimedHistory && desktop === 'offline' && state.presence.since !== null
-      && state.lastSampleAt !== null) {
-    state.untimedHistory = false;
-    const endedAt = performance.now() - Math.max(0, Date.now() - state.presence.since);
-    const shift = Math.min(0, endedAt - state.lastSampleAt);
-    chart.shift(shift);
-    state.lastSampleAt += shift;
-    renderAge();
-  }
-  renderPresence();
-}
-
-function historyReceived(message) {
-  const samples = Array.isArray(message.samples)
-    ? message.samples.filter((s) => s !== null && typeof s === 'object' && Number.isFinite(s.value))
-    : [];
-  if (samples.length === 0) return; // e.g. a relay that just restarted: keep what the page saw
-  const nowPerf = performance.now();
-  const nowUnix = Date.now();
-  const last = samples[samples.length - 1];
-  const timed = samples.every((s) => Number.isFinite(s.ts));
-  // Ages come from the desktop's timestamps relative to its newest sample, so a desktop clock that
-  // is a little off shifts the history as a whole instead of squashing it.
-  const lastAt = timed ? nowPerf - Math.max(0, nowUnix - last.ts) : nowPerf;
-  const timeOf = (i) => lastAt - (timed
-    ? last.ts - samples[i].ts
-    : (samples.length - 1 - i) * PROTOTYPE_INTERVAL_MS);
-  // After a reconnect the history overlaps what the page already drew: it replaces that part.
-  chart.dropFrom(timeOf(0));
-  for (let i = 0; i < samples.length; i += 1) chart.add(timeOf(i), samples[i].value);
-  // Without timestamps the history is assumed to end now; `presence` (sent right after) may say
-  // the desktop left long ago, and then the history is moved back to that moment.
-  state.untimedHistory = !timed;
-  // The history's cadence is the interval the desktop reported at before this page came.
-  const gap = timed && samples.length > 1 ? last.ts - samples[samples.length - 2].ts : 0;
-  state.sampleIntervalMs = gap > 1.5 * state.intervalMs ? gap : state.intervalMs;
-  showSample(last, lastAt);
-}
-
-function sampleReceived(message, at) {
-  if (!Number.isFinite(message.value)) return;
-  chart.add(at, message.value);
-  state.untimedHistory = false;
-  state.sampleIntervalMs = state.intervalMs;
-  showSample(message, at);
-  if (state.presence === null && state.connection.state === 'connected') {
-    // A relay without `presence` (the prototype's): live data proves the desktop is there.
-    state.presence = { desktop: 'online', viewers: null, since: null, inferred: true };
-    renderPresence();
-  }
-}
-
-/** Puts one sample's figures on screen (the chart is fed separately). */
-function showSample(sample, at) {
-  state.lastSampleAt = at;
-  setText(ui.cpuValue, percent(sample.value));
-  setText(ui.title, `${Math.round(sample.value)}% · ${state.credentials?.id ?? ''} · deskbridge`);
-
-  const hasCores = Array.isArray(sample.cores) && sample.cores.length > 0;
-  ui.coresCard.hidden = !hasCores;
-  if (hasCores) cores.update(sample.cores);
-
-  const m = sample.memory;
-  const hasMemory = m !== null && typeof m === 'object'
-    && Number.isFinite(m.used) && Number.isFinite(m.total) && m.total > 0;
-  ui.memoryCard.hidden = !hasMemory;
-  if (hasMemory) memory.update(m.used, m.total);
-
-  renderAge();
-}
-
-function errorReceived(message) {
-  const code = typeof message.code === 'string' ? message.code : 'unknown';
-  const words = errorWords(code);
-  beep.relayError(code);
-  const said = typeof message.message === 'string' && message.message ? `Relay said: ${message.message}` : '';
-  showError(code, words, said);
-}
-
-// ---- rendering -------------------------------------------------------------------------------
-
-function renderPresence() {
-  const p = state.presence;
-  const connected = state.connection.state === 'connected';
-  let presenceState = 'unknown';
-  let text = connected ? 'waiting for the desktop status…' : 'desktop status unknown';
-  let since = '';
-  if (p !== null) {
-    presenceState = p.desktop;
-    text = p.desktop === 'online' ? 'desktop online' : OFFLINE_WORDS[p.reason] ?? 'desktop offline';
-    if (p.inferred) text += ' (sending data)';
-    if (p.since !== null && p.since > 0) {
-      const age = Date.now() - p.since;
-      // Offline: how long ago it left. Online: for how long, once that is more than a moment.
-      if (p.desktop === 'offline') since = `since ${clockTime(p.since)} · ${ago(age)}`;
-      else since = age >= 60_000 ? `since ${clockTime(p.since)} · ${duration(age)}` : `since ${clockTime(p.since)}`;
-    }
-  }
-  ui.presence.dataset.state = presenceState;
-  ui.presenceBox.dataset.state = presenceState;
-  ui.presenceBox.dataset.reason = p?.reason ?? '';
-  setText(ui.presenceWord, text);
-  setText(ui.presenceSince, since);
-
-  const viewers = p !== null && p.viewers !== null ? p.viewers : null;
-  setText(ui.viewers, viewers === null ? '–' : String(viewers));
-  setText(ui.viewersLabel, viewers === null ? 'viewers' : `${plural(viewers, 'viewer')} watching`);
-
-  if (!connected) beep.setAvailable(false, 'Connect to the relay to beep the desktop.');
-  else if (p === null) beep.setAvailable(false, 'Waiting to hear whether the desktop is online.');
-  else if (p.desktop !== 'online') beep.setAvailable(false, 'The desktop is offline.');
-  else beep.setAvailable(true);
-}
-
-function renderAge() {
-  if (state.lastSampleAt === null) {
-    setText(ui.lastSample, 'no samples yet');
-    ui.lastSample.classList.remove('stale');
-    ui.cpuFigure.classList.remove('stale');
-    document.body.classList.remove('stale-data');
-    return;
-  }
-  const age = performance.now() - state.lastSampleAt;
-  const stale = age > state.sampleIntervalMs + LATE_MS;
-  const cadence = state.sampleIntervalMs <= PROTOTYPE_INTERVAL_MS
-    ? 'live'
-    : `updates every ${Math.round(state.sampleIntervalMs / 1000)} s — nobody was watching`;
-  setText(ui.lastSample, stale
-    ? `stale · last sample ${ago(age)}`
-    : `${cadence} · updated ${ago(age)}`);
-  ui.lastSample.dataset.cadence = cadence === 'live' ? 'live' : 'slow';
-  ui.lastSample.classList.toggle('stale', stale);
-  ui.cpuFigure.classList.toggle('stale', stale);
-  document.body.classList.toggle('stale-data', stale); // dims the core and memory bars too
-}
-
-/** Tells screen readers about a change once (the on-screen texts also tick with time). */
-function announce(text) {
-  setText(ui.announcer, text);
-}
-
-/** Shows the error banner: a sentence, and a detail line (the relay's own message, if any). */
-function showError(code, words, detail) {
-  ui.error.dataset.code = code;
-  setText(ui.errorTitle, words);
-  setText(ui.errorDetail, detail);
-  ui.errorBanner.hidden = false;
-}
-
-function hideError() {
-  ui.errorBanner.hidden = true;
-  delete ui.error.dataset.code;
-  setText(ui.errorTitle, '');
-  setText(ui.errorDetail, '');
-}
-
-function resetDesktopView() {
-  state.lastSampleAt = null;
-  state.untimedHistory = false;
-  chart.clear();
-  setText(ui.cpuValue, '–');
-  ui.coresCard.hidden = true;
-  ui.memoryCard.hidden = true;
-  setText(ui.title, 'deskbridge');
-  renderAge();
-}
-
-// ---- user actions ----------------------------------------------------------------------------
-
-function useCredentials(credentials) {
-  if (state.credentials === null || state.credentials.id !== credentials.id) resetDesktopView();
-  state.credentials = credentials;
-  ui.idInput.value = credentials.id;
-  ui.tokenInput.value = credentials.token;
-  setText(ui.watchingId, credentials.id);
-  ui.watching.hidden = false;
-  hideError();
-  connection.connect(credentials);
-}
-
-ui.form.addEventListener('submit', (event) => {
+document.addEventListener('keydown', (event) => {
+  if (event.key !== '/' || page.view !== 'grid' || event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement
+      || target instanceof HTMLSelectElement || target?.isContentEditable) return;
   event.preventDefault();
-  const id = ui.idInput.value.trim();
-  if (!isValidId(id)) {
-    ui.idInput.setAttribute('aria-invalid', 'true');
-    ui.idInput.focus();
-    showError('bad_id', 'That desktop id cannot be used.',
-      'Use 1–64 letters, digits, dots, dashes or underscores.');
-    return;
-  }
-  ui.idInput.removeAttribute('aria-invalid');
-  const credentials = { id, token: ui.tokenInput.value.trim() };
-  save(credentials);
-  showIdInAddress(id);
-  useCredentials(credentials);
+  ui.filter.focus();
+  ui.filter.select();
 });
 
-ui.idInput.addEventListener('input', () => ui.idInput.removeAttribute('aria-invalid'));
-ui.disconnect.addEventListener('click', () => connection.disconnect());
-ui.errorDismiss.addEventListener('click', hideError);
+ui.back.addEventListener('click', () => {
+  if (page.cameFromGrid) {
+    window.history.back();
+  } else {
+    window.history.replaceState(window.history.state, '', window.location.pathname);
+    route();
+  }
+});
 
-// A link with a new fragment pasted into this tab: follow it.
 window.addEventListener('hashchange', () => {
   const link = readFragment(window.location.hash);
-  if (link.id === null && link.token === null) return;
-  const credentials = initialCredentials();
-  if (credentials === null || !isValidId(credentials.id)) return;
-  const current = state.credentials;
-  if (current !== null && current.id === credentials.id && current.token === credentials.token
-      && state.connection.state !== 'disconnected') return;
-  useCredentials(credentials);
+  if (link.share !== null || link.token !== null) {
+    // A new link pasted into this tab: start again from it.
+    window.location.reload();
+    return;
+  }
+  if (page.mode === 'signed-in') {
+    page.cameFromGrid = page.view === 'grid' || (page.cameFromGrid && isValidId(link.id ?? ''));
+    route();
+  } else if (page.mode === 'single') {
+    followSingleLink();
+  }
 });
 
-// ---- time ------------------------------------------------------------------------------------
+// ---- the single-desktop page (no sign-in) ------------------------------------------------------
 
-let ticks = 0;
-window.setInterval(() => {
-  ticks += 1;
-  if (state.connection.state === 'reconnecting') renderConnection();
-  renderAge();
-  if (ticks % 2 === 0) {
-    chart.tick();
-    if (state.presence !== null) renderPresence(); // "since … · N min ago" moves on
+function startSingle() {
+  page.mode = 'single';
+  showView('detail');
+  const initial = initialCredentials();
+  if (initial !== null && isValidId(initial.id)) {
+    openDetail(initial, 'single');
+  } else {
+    openDetail(null, 'single');
+    if (initial !== null) showBadId(initial.id);
   }
-}, TICK_MS);
-
-// ---- start -----------------------------------------------------------------------------------
-
-const initial = initialCredentials();
-if (initial !== null && isValidId(initial.id)) {
-  useCredentials(initial);
-} else {
-  if (initial !== null) {
-    ui.idInput.value = initial.id;
-    ui.idInput.setAttribute('aria-invalid', 'true');
-    showError('bad_id', 'The desktop id in the link cannot be used.',
-      'Use 1–64 letters, digits, dots, dashes or underscores.');
-  }
-  renderConnection();
-  renderPresence();
-  renderAge();
-  ui.disconnect.disabled = true;
 }
+
+/** A link with a new fragment in a single-desktop tab: follow it (as the page always did). */
+function followSingleLink() {
+  const credentials = initialCredentials();
+  if (credentials === null || !isValidId(credentials.id) || detailShows(credentials)) return;
+  openDetail(credentials, 'single');
+}
+
+// ---- start -------------------------------------------------------------------------------------
+
+async function start() {
+  const shared = shareCredentials();
+  if (shared !== null) {
+    page.mode = 'share';
+    showView('detail');
+    if (isValidId(shared.id)) openDetail(shared, 'share');
+    else {
+      openDetail(null, 'single');
+      showBadId(shared.id);
+    }
+    return;
+  }
+  if (readFragment(window.location.hash).token !== null) {
+    startSingle();
+    return;
+  }
+  try {
+    signedIn(await api.session());
+  } catch (err) {
+    if (err.status === 401) showSignIn();
+    else startSingle(); // 404: no users file (sign-in off); anything else: today's page
+  }
+}
+
+start();

@@ -6,6 +6,10 @@
 // drops it retries with exponential backoff — 0.5 s doubling to 30 s, with jitter so that many tabs
 // do not reconnect in lockstep after a relay restart. It does not hammer a relay that refused the
 // credentials (close 1008 after `unauthorized`): it stops and says why, so the user can fix the token.
+//
+// Two kinds of connection: `web` (one desktop, `credentials.id`) and `fleet` (the signed-in grid:
+// every desktop the person may see, no id). Either proves itself with `credentials.token` or, when
+// that is empty, with the session cookie the browser sends along with the handshake.
 
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 30_000;
@@ -44,9 +48,14 @@ export class RelayConnection {
     });
   }
 
-  /** Connects (or reconnects at once) with these credentials. */
+  /**
+   * Connects (or reconnects at once) with these credentials.
+   * @param {{id?: string, token?: string, mode?: 'web'|'fleet'}} credentials
+   */
   connect(credentials) {
-    this.credentials = { id: credentials.id, token: credentials.token || '' };
+    this.credentials = {
+      id: credentials.id, token: credentials.token || '', mode: credentials.mode ?? 'web',
+    };
     this.wanted = true;
     this.attempt = 0;
     this.open();
@@ -87,7 +96,9 @@ export class RelayConnection {
     this.ws = ws;
     ws.addEventListener('open', () => {
       if (ws !== this.ws) return;
-      const auth = { event: 'authentication', client_id: this.credentials.id, client_mode: 'web' };
+      const auth = this.credentials.mode === 'fleet'
+        ? { event: 'authentication', client_mode: 'fleet' }
+        : { event: 'authentication', client_id: this.credentials.id, client_mode: 'web' };
       if (this.credentials.token) auth.token = this.credentials.token;
       ws.send(JSON.stringify(auth));
     });
@@ -140,6 +151,7 @@ export class RelayConnection {
         reason: reason === 'token expired'
           ? 'The token has expired: paste a fresh one and press Connect.'
           : 'Stopped retrying: the relay refused this id or token.',
+        closeReason: reason,
         refused: true,
         expired: reason === 'token expired',
       });

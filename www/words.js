@@ -26,3 +26,16 @@ export function errorWords(code) {
   if (Object.hasOwn(ERROR_WORDS, code)) return ERROR_WORDS[code];
   return `The relay reported a problem (${code}).`;
 }
+
+/** Why a desktop is offline, as the relay says it (`presence.reason`), in words. */
+export const OFFLINE_WORDS = {
+  sleep: 'desktop asleep',
+  shutdown: 'desktop shut down',
+  logout: 'desktop logged out',
+  quit: 'agent stopped',
+  update: 'agent updating',
+  lost: 'connection lost',
+};
+
+/** A desktop added from the page whose agent has not connected yet (`presence.waiting`). */
+export const WAITING_WORDS = 'waiting for first connection';

@@ -81,6 +81,13 @@ impl Browser {
         }
     }
 
+    /// The process group of ChromeDriver and every Chromium process it started (the benchmark
+    /// reads their CPU time from /proc).
+    #[allow(dead_code)] // used by benches/fleet_page.rs, which includes this file
+    pub fn process_group(&self) -> i32 {
+        self.driver.id() as i32
+    }
+
     pub async fn text(&self, id: &str) -> String {
         self.client
             .find(Locator::Id(id))
@@ -122,6 +129,43 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot click #{id}: {e}"));
     }
 
+    /// Runs `js` (a function body: `return …;`) in the page and returns its value.
+    pub async fn js(&self, js: &str) -> serde_json::Value {
+        self.client.execute(js, vec![]).await.unwrap_or_else(|e| {
+            panic!(
+                "script failed in the page: {e}
+{js}"
+            )
+        })
+    }
+
+    /// Types `text` into the input `#id`, replacing what was there.
+    pub async fn fill(&self, id: &str, text: &str) {
+        let input = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("#{id} not on the page: {e}"));
+        input.clear().await.expect("clear the input");
+        input.send_keys(text).await.expect("type into the input");
+    }
+
+    /// Whether `#id` is displayed (present, not hidden, not inside something hidden).
+    pub async fn displayed(&self, id: &str) -> bool {
+        match self.client.find(Locator::Id(id)).await {
+            Ok(el) => el.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// Waits until the script `js` (a function body) returns `true`.
+    pub async fn wait_js(&self, what: &str, within: Duration, js: &str) {
+        self.wait_until(what, within, || async {
+            self.js(js).await == serde_json::Value::Bool(true)
+        })
+        .await;
+    }
+
     /// Waits until `check` holds, or panics with `what` and the page's visible state.
     pub async fn wait_until<F, Fut>(&self, what: &str, within: Duration, mut check: F)
     where
@@ -131,12 +175,18 @@ impl Browser {
         let deadline = Instant::now() + within;
         while !check().await {
             if Instant::now() >= deadline {
+                let body = self
+                    .client
+                    .execute("return document.body.innerText", vec![])
+                    .await
+                    .unwrap_or_default();
                 panic!(
-                    "the page did not show {what} within {within:?}; it shows: conn={:?} presence={:?} beep={:?} error={:?}",
+                    "the page did not show {what} within {within:?}; it shows: conn={:?} presence={:?} beep={:?} error={:?}\n--- page text ---\n{}",
                     self.text("conn-state").await,
                     self.text("presence").await,
                     self.text("beep-status").await,
                     self.text("error").await,
+                    body.as_str().unwrap_or_default(),
                 );
             }
             actix_rt::time::sleep(Duration::from_millis(100)).await;

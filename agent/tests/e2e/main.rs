@@ -12,6 +12,7 @@ mod browser;
 mod chromium;
 mod commands;
 mod demo;
+mod fleet_page;
 mod harness;
 mod install;
 mod liveness;
