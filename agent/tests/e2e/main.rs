@@ -17,6 +17,7 @@ mod harness;
 mod install;
 mod liveness;
 mod offline_reason;
+mod page_commands;
 mod reconnect;
 mod reporting;
 mod sleep;
