@@ -209,6 +209,14 @@ impl Matchmaker {
                 self.park(client_id, &id, frame, until, ctx);
                 Ok(())
             }
+            (CommandOutcome::Offline, Some(_)) => {
+                let error = format!(
+                    "the desktop did not come back in time; {} not delivered",
+                    kind.name()
+                );
+                self.advance(client_id, &id, CommandState::Expired, Some(error));
+                Ok(())
+            }
             (outcome, _) => self.refuse(client_id, &id, kind, outcome),
         }
     }
