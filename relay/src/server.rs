@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::limits::connections::ConnectionLimiter;
 use crate::limits::signin::SignInLimiter;
 use crate::matchmaker::messages::LeaveCluster;
-use crate::matchmaker::Matchmaker;
+use crate::matchmaker::{Matchmaker, SaveKnown};
 use crate::metrics::Metrics;
 use crate::state::RelayState;
 use crate::store::metrics::StoreMetrics;
@@ -166,6 +166,8 @@ impl RunningRelay {
         let server = actix_web::rt::spawn(server);
         stop.await;
         graceful_shutdown(&handle, &state, &shutdown).await;
+        // What it knew of every desktop, for the next start (with `--data-dir`).
+        let _ = state.matchmaker.send(SaveKnown).await;
         if let Some(cluster) = cluster {
             let _ = state.matchmaker.send(LeaveCluster).await;
             cluster.close().await;

@@ -1,5 +1,5 @@
 //! The typed messages of the matchmaker's interface: what sessions and the server ask of it
-//! (`Join`, `Leave`, `FindDesktop`, `LeaveCluster`) and what it tells sessions (`PeerUpdate`).
+//! (`Join`, `Leave`, `Command`, `LeaveCluster`) and what it tells sessions (`PeerUpdate`).
 //!
 //! Each message type lives with the lower of its two ends in the layer order
 //! (docs/architecture.md), so both ends import downwards: the session, above the matchmaker,

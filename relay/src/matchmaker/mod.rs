@@ -17,6 +17,7 @@ mod book;
 mod coalesce;
 mod commands;
 mod fleet;
+mod known_file;
 pub mod messages;
 mod room;
 #[cfg(test)]
@@ -45,6 +46,7 @@ use crate::store::Store;
 use audience::{AudienceState, ReportIntervals, Step};
 use coalesce::Decision;
 use deskbridge_auth::Access;
+use known_file::KnownFile;
 use messages::{Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers};
 use room::{Member, Room, Seat};
 
@@ -75,6 +77,8 @@ pub struct Matchmaker {
     parked_books: HashMap<ClientId, book::CommandBook>,
     /// Where every command's life ends: one audit record each.
     store: Store,
+    /// With `--data-dir`: where [`Self::known`] outlives a restart.
+    known_file: Option<KnownFile>,
     /// How often desktops are asked to report, by who watches them.
     report_intervals: ReportIntervals,
 }
@@ -141,7 +145,21 @@ impl ClusterSide {
 
 impl Matchmaker {
     pub fn new(config: &Config, metrics: Arc<Metrics>) -> Self {
+        let known_file = config.data_dir.as_deref().map(KnownFile::in_dir);
+        let known = known_file
+            .iter()
+            .flat_map(KnownFile::load)
+            .map(|e| {
+                let known = Known {
+                    reason: e.reason,
+                    since: e.since,
+                    waiting: e.waiting,
+                };
+                (e.id, known)
+            })
+            .collect();
         Self {
+            known_file,
             rooms: HashMap::new(),
             max_viewers: config.max_viewers_per_id,
             max_viewers_per_token: config.max_viewers_per_token,
@@ -150,7 +168,7 @@ impl Matchmaker {
             metrics,
             cluster: None,
             presence_tickets: 0,
-            known: HashMap::new(),
+            known,
             fleets: HashMap::new(),
             parked_books: HashMap::new(),
             store: Store::disabled(),
@@ -446,6 +464,13 @@ impl Actor for Matchmaker {
         // mailbox of the default size.
         ctx.set_mailbox_capacity(usize::MAX >> 1);
         ctx.run_interval(commands::SWEEP_EVERY, |act, _| act.sweep_books());
+        if self.known_file.is_some() {
+            ctx.run_interval(known_file::SAVE_EVERY, |act, _| {
+                if let Some((path, text)) = act.known_snapshot() {
+                    actix_web::rt::task::spawn_blocking(move || known_file::write(&path, &text));
+                }
+            });
+        }
         if let Some(cluster) = &self.cluster {
             let every = (cluster.announce_every / 4).max(Duration::from_millis(20));
             ctx.run_interval(every, |act, ctx| act.tick(ctx));
@@ -497,6 +522,9 @@ impl Handler<Join> for Matchmaker {
     /// and tells everyone else of the id.
     fn handle(&mut self, join: Join, ctx: &mut Context<Self>) -> Self::Result {
         if join.mode == ClientMode::Desktop {
+            if let Some(file) = &mut self.known_file {
+                file.touch();
+            }
             // A desktop seen for the first time: the fleet connections that may see it start
             // watching before it is seated, so its first frames reach them too.
             self.note_known(&join.client_id, ctx);
@@ -579,6 +607,9 @@ impl Matchmaker {
     /// Records what is known of an id, evicting another when the list is full. Returns whether
     /// the id is new to this relay.
     fn remember(&mut self, client_id: &ClientId, known: Known) -> bool {
+        if let Some(file) = &mut self.known_file {
+            file.touch();
+        }
         if let Some(entry) = self.known.get_mut(client_id) {
             *entry = known;
             return false;
@@ -723,6 +754,9 @@ impl Handler<Leave> for Matchmaker {
     type Result = ();
 
     fn handle(&mut self, leave: Leave, ctx: &mut Context<Self>) {
+        if let (ClientMode::Desktop, Some(file)) = (leave.mode, &mut self.known_file) {
+            file.touch();
+        }
         let Some(room) = self.rooms.get_mut(&leave.client_id) else {
             return;
         };
@@ -769,6 +803,55 @@ impl Handler<Leave> for Matchmaker {
             self.presence_changed(&leave.client_id, None, ctx);
         }
         self.update_rooms_gauge();
+    }
+}
+
+impl Matchmaker {
+    /// What `known.json` should say now, if anything changed since it was last written: every
+    /// known id, in its room's state where it has one.
+    fn known_snapshot(&mut self) -> Option<(std::path::PathBuf, String)> {
+        if !self.known_file.as_ref().is_some_and(KnownFile::is_dirty) {
+            return None;
+        }
+        let entries = self
+            .known
+            .iter()
+            .map(|(id, known)| match self.rooms.get(id) {
+                Some(room) => known_file::Entry {
+                    id: id.clone(),
+                    online: room.online(),
+                    reason: room.offline_reason.filter(|_| !room.online()),
+                    since: room.since,
+                    waiting: room.waiting && !room.online(),
+                },
+                None => known_file::Entry {
+                    id: id.clone(),
+                    online: false,
+                    reason: known.reason,
+                    since: known.since,
+                    waiting: known.waiting,
+                },
+            })
+            .collect();
+        self.known_file.as_mut()?.take(entries)
+    }
+}
+
+/// The relay is stopping: write `known.json` now (its sessions have gone).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SaveKnown;
+
+impl Handler<SaveKnown> for Matchmaker {
+    type Result = ();
+
+    fn handle(&mut self, _: SaveKnown, _: &mut Context<Self>) {
+        if let Some(file) = &mut self.known_file {
+            file.touch();
+        }
+        if let Some((path, text)) = self.known_snapshot() {
+            known_file::write(&path, &text);
+        }
     }
 }
 
