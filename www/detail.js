@@ -2,7 +2,8 @@
 // presence, latest sample) and keeps every element on screen true to it.
 //
 // The other modules each do one job (connection.js the socket, chart.js the chart, gauges.js the
-// bars, beep.js the Beep button, credentials.js the id and token, share.js the view-only links);
+// bars, beep.js the Beep button, notify.js the Notify control, commands.js the list of recent
+// commands, credentials.js the id and token, share.js the view-only links);
 // this file routes the relay's messages to them and renders the state that depends on time
 // passing: the reconnect countdown, the age of the last sample (marked stale once it is 2 s late
 // for the reporting interval in force, which `presence.interval_ms` says) and how long the desktop
@@ -14,6 +15,8 @@
 // only when the relay's `welcome` says the role is operator (a relay without roles: always).
 
 import { BeepControl } from './beep.js';
+import { CommandList } from './commands.js';
+import { NotifyControl } from './notify.js';
 import { CpuChart } from './chart.js';
 import { RelayConnection } from './connection.js';
 import { isValidId, save, showIdInAddress } from './credentials.js';
@@ -65,6 +68,7 @@ const ui = {
   relayInfo: $('relay-info'),
   announcer: $('announcer'),
   beepCard: $('beep-card'),
+  notifyCard: $('notify-card'),
   viewOnly: $('view-only'),
 };
 
@@ -101,8 +105,17 @@ const connection = new RelayConnection({ onStatus: statusChanged, onMessage: rec
 /** Called when the relay refuses the view's credentials (app.js checks whether still signed in). */
 let onRefused = () => {};
 const share = new ShareControl();
+const commands = new CommandList({ list: $('commands'), empty: $('commands-empty') });
+const notify = new NotifyControl({
+  form: $('notify-form'),
+  input: $('notify-text'),
+  button: $('notify-send'),
+  status: $('notify-status'),
+  send: (message) => connection.send(message),
+});
 const beep = new BeepControl({
   button: $('beep'),
+  later: $('beep-later'),
   status: $('beep-status'),
   hint: $('beep-hint'),
   send: (message) => connection.send(message),
@@ -188,6 +201,15 @@ function received(message) {
       break;
     case 'beep_result':
       beep.result(message);
+      break;
+    case 'notify_result':
+      notify.result(message);
+      break;
+    case 'command':
+      if (state.credentials !== null && message.client_id !== undefined
+          && message.client_id !== state.credentials.id) break;
+      commands.received(message);
+      beep.commandEvent(message);
       break;
     case 'error':
       errorReceived(message);
@@ -294,7 +316,7 @@ function errorReceived(message) {
   } else if (code === 'unauthorized' && state.mode === 'signed-in') {
     words = 'The relay no longer lets you watch this desktop.';
   }
-  beep.relayError(code);
+  if (!beep.relayError(code)) notify.relayError(code, words);
   const said = typeof message.message === 'string' && message.message ? `Relay said: ${message.message}` : '';
   showError(code, words, said);
 }
@@ -330,8 +352,9 @@ function renderPresence() {
 
   if (!connected) beep.setAvailable(false, 'Connect to the relay to beep the desktop.');
   else if (p === null) beep.setAvailable(false, 'Waiting to hear whether the desktop is online.');
-  else if (p.desktop !== 'online') beep.setAvailable(false, 'The desktop is offline.');
+  else if (p.desktop !== 'online') beep.setAvailable(false, 'The desktop is offline.', true);
   else beep.setAvailable(true);
+  notify.setAvailable(connected && p !== null && p.desktop === 'online');
 }
 
 function renderAge() {
@@ -384,12 +407,14 @@ function renderRole() {
   const role = state.role;
   const operator = role === 'operator' || (role === null && state.mode === 'single');
   ui.beepCard.hidden = !operator;
+  ui.notifyCard.hidden = !operator;
   const canShare = state.mode === 'signed-in' && role === 'operator'
     && state.connection.state === 'connected';
   share.setDesktop(canShare ? state.credentials.id : null);
 }
 
 function resetDesktopView() {
+  commands.clear();
   state.lastSampleAt = null;
   state.untimedHistory = false;
   state.intervalMs = PROTOTYPE_INTERVAL_MS;
@@ -448,6 +473,7 @@ window.setInterval(() => {
   if (ticks % 2 === 0) {
     chart.tick();
     if (state.presence !== null) renderPresence(); // "since … · N min ago" moves on
+    commands.render(); // "· 2 s ago" moves on
   }
 }, TICK_MS);
 

@@ -18,14 +18,16 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use deskbridge_protocol::messages::MAX_REPLY_ERROR_LEN;
 use deskbridge_protocol::{
     Authentication, BeepResult, ClientMessage, ClientMode, Cpu, ErrorCode, ErrorEvent,
-    OfflineReason,
+    NotifyResult, OfflineReason,
 };
 
 use crate::audio::Audio;
 use crate::backoff::Backoff;
 use crate::cadence::Cadence;
+use crate::ledger::{Begin, Ledger};
 use crate::sampler::Sampler;
 use crate::session::{CloseSession, Ending, Outgoing, Session, SessionEvent, SessionEventKind};
 use crate::settings::Settings;
@@ -87,6 +89,8 @@ pub struct Agent {
     asleep: bool,
     /// The pending reconnect, cancelled when waking makes it moot.
     retry: Option<SpawnHandle>,
+    /// The commands run lately and the answers still owed (exactly once, see `ledger.rs`).
+    ledger: Ledger,
 }
 
 impl Agent {
@@ -113,6 +117,7 @@ impl Agent {
             stopped: false,
             asleep: false,
             retry: None,
+            ledger: Ledger::default(),
         }
     }
 
@@ -192,6 +197,8 @@ impl Agent {
         lived: Option<Duration>,
         ctx: &mut Context<Self>,
     ) {
+        // What this connection carried in its last moments may never have reached the relay.
+        self.ledger.ended(generation, Instant::now());
         if self
             .session
             .as_ref()
@@ -306,6 +313,18 @@ impl Agent {
     }
 }
 
+/// An error text cut to what a reply may carry.
+fn bounded(mut error: String) -> String {
+    if error.len() > MAX_REPLY_ERROR_LEN {
+        let mut end = MAX_REPLY_ERROR_LEN;
+        while !error.is_char_boundary(end) {
+            end -= 1;
+        }
+        error.truncate(end);
+    }
+    error
+}
+
 fn show(d: Duration) -> humantime::FormattedDuration {
     humantime::format_duration(Duration::from_millis(d.as_millis() as u64))
 }
@@ -338,6 +357,7 @@ impl Handler<SessionEvent> for Agent {
             SessionEventKind::Welcomed { .. } => self.welcomed(msg.generation, ctx),
             SessionEventKind::Audience { interval } => self.audience(msg.generation, interval, ctx),
             SessionEventKind::Beep { id } => self.beep(msg.generation, id, ctx),
+            SessionEventKind::Notify { id, text } => self.notify(msg.generation, id, text, ctx),
             SessionEventKind::Ended { ending, lived } => {
                 self.ended(msg.generation, ending, lived, ctx)
             }
@@ -355,6 +375,16 @@ impl Agent {
         live.ready = true;
         let due = self.cadence.welcomed(Instant::now());
         self.report_at(due, ctx);
+        let owed = self.ledger.take_owed();
+        if !owed.is_empty() {
+            log::info!(
+                "sending {} answer(s) owed from before the reconnect",
+                owed.len()
+            );
+        }
+        for answer in owed {
+            self.answer(answer);
+        }
     }
 
     /// The relay said how often it wants reports now (its `audience` changed).
@@ -378,8 +408,74 @@ impl Agent {
         self.report_at(due, ctx);
     }
 
+    /// Whether a command with `id` should run now; a repeat is answered (or waits for its
+    /// answer) without running again.
+    fn first_time(&mut self, what: &str, id: Option<&str>) -> bool {
+        match self.ledger.begin(id, Instant::now()) {
+            Begin::Run => true,
+            Begin::Running => {
+                log::info!("{what} {id:?} is already running; not running it twice");
+                false
+            }
+            Begin::Answered(answer) => {
+                log::info!("{what} {id:?} already ran; answering with its result again");
+                self.answer(answer);
+                false
+            }
+        }
+    }
+
+    /// A command ended: remember its answer and send it (now, or after reconnecting).
+    fn finished(&mut self, id: Option<&str>, answer: String) {
+        self.ledger.finish(id, &answer);
+        self.answer(answer);
+    }
+
+    /// Sends an answer on the live connection, or keeps it for the next one.
+    fn answer(&mut self, frame: String) {
+        match self.ready_session() {
+            Some(live) => {
+                let generation = live.generation;
+                live.addr.do_send(Outgoing(frame.clone()));
+                self.ledger.sent(generation, frame, Instant::now());
+            }
+            None => {
+                log::info!("not connected to the relay; the answer goes out after reconnecting");
+                self.ledger.owe(frame);
+            }
+        }
+    }
+
+    fn notify(
+        &mut self,
+        generation: u64,
+        id: Option<String>,
+        text: String,
+        ctx: &mut Context<Self>,
+    ) {
+        if generation != self.generation || !self.first_time("notify", id.as_deref()) {
+            return;
+        }
+        log::info!("notification requested (id {id:?})");
+        async move { crate::notify::show(&text).await }
+            .into_actor(self)
+            .map(move |shown, agent, _| {
+                match &shown {
+                    Ok(()) => log::info!("notification shown (id {id:?})"),
+                    Err(e) => log::warn!("notification failed (id {id:?}): {e}"),
+                }
+                let result = NotifyResult {
+                    id: id.clone(),
+                    ok: shown.is_ok(),
+                    error: shown.err().map(bounded),
+                };
+                agent.finished(id.as_deref(), ClientMessage::NotifyResult(result).to_json());
+            })
+            .spawn(ctx);
+    }
+
     fn beep(&mut self, generation: u64, id: Option<String>, ctx: &mut Context<Self>) {
-        if generation != self.generation {
+        if generation != self.generation || !self.first_time("beep", id.as_deref()) {
             return;
         }
         log::info!("beep requested (id {id:?})");
@@ -393,15 +489,8 @@ impl Handler<BeepFinished> for Agent {
     type Result = ();
 
     fn handle(&mut self, msg: BeepFinished, _: &mut Self::Context) {
-        match self.ready_session() {
-            Some(live) => live
-                .addr
-                .do_send(Outgoing(ClientMessage::BeepResult(msg.0).to_json())),
-            None => log::warn!(
-                "beep_result for id {:?} dropped: not connected to the relay",
-                msg.0.id
-            ),
-        }
+        let id = msg.0.id.clone();
+        self.finished(id.as_deref(), ClientMessage::BeepResult(msg.0).to_json());
     }
 }
 

@@ -12,6 +12,8 @@ mod cadence;
 mod cli;
 mod commands;
 mod config;
+mod ledger;
+mod notify;
 mod power;
 mod run;
 mod sampler;

@@ -113,6 +113,9 @@ pub enum SessionEventKind {
     Welcomed { client_id: String },
     /// The relay asked for a beep.
     Beep { id: Option<String> },
+    /// The relay asked for a desktop notification showing `text` (validated by the relay: 1–200
+    /// characters, no control characters).
+    Notify { id: Option<String>, text: String },
     /// The relay said how often it wants reports (`audience`: who is watching).
     Audience { interval: Duration },
     /// The session stopped; sent exactly once, last.
@@ -263,6 +266,10 @@ impl Session {
                 self.report(SessionEventKind::Welcomed { client_id });
             }
             ServerMessage::Beep(beep) => self.report(SessionEventKind::Beep { id: beep.id }),
+            ServerMessage::Notify(notify) => self.report(SessionEventKind::Notify {
+                id: notify.id,
+                text: notify.text,
+            }),
             ServerMessage::Audience(audience) => {
                 log::debug!(
                     "audience: {} with the detail view open, {} on a grid; report every {} ms",
@@ -312,6 +319,9 @@ fn kind(message: &ServerMessage) -> &'static str {
         ServerMessage::BeepResult(_) => "beep_result",
         ServerMessage::Forward(_) => "forward",
         ServerMessage::Unwatched(_) => "unwatched",
+        ServerMessage::Command(_) => "command",
+        ServerMessage::Notify(_) => "notify",
+        ServerMessage::NotifyResult(_) => "notify_result",
     }
 }
 

@@ -38,6 +38,11 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The session was silent for longer than the heartbeat timeout.
     Timeout,
+    /// A command asked to wait for an offline desktop that already has as many waiting
+    /// commands as the relay keeps (16).
+    QueueFull,
+    /// A command id another sender already used for this desktop (in the last 10 minutes).
+    IdTaken,
 }
 
 impl ErrorCode {
@@ -58,11 +63,13 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::QueueFull => "queue_full",
+            ErrorCode::IdTaken => "id_taken",
         }
     }
 
     /// Every code, for pre-registering metrics so that a zero is visible before the first error.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::BadMessage,
         ErrorCode::UnknownEvent,
         ErrorCode::NotAllowed,
@@ -77,6 +84,8 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::ShuttingDown,
         ErrorCode::Timeout,
+        ErrorCode::QueueFull,
+        ErrorCode::IdTaken,
     ];
 }
 

@@ -82,11 +82,13 @@ pub enum EventKind {
     Beep,
     BeepResult,
     GoingAway,
+    Notify,
+    NotifyResult,
 }
 
 impl EventKind {
     /// The routing table: `(name, who may send it, route)` for every client event.
-    const TABLE: [(EventKind, &'static str, Option<ClientMode>, Route); 5] = [
+    const TABLE: [(EventKind, &'static str, Option<ClientMode>, Route); 7] = [
         (
             EventKind::Authentication,
             "authentication",
@@ -116,6 +118,18 @@ impl EventKind {
             "going_away",
             Some(ClientMode::Desktop),
             Route::Relay,
+        ),
+        (
+            EventKind::Notify,
+            "notify",
+            Some(ClientMode::Web),
+            Route::Command,
+        ),
+        (
+            EventKind::NotifyResult,
+            "notify_result",
+            Some(ClientMode::Desktop),
+            Route::Reply,
         ),
     ];
 
@@ -147,6 +161,16 @@ impl EventKind {
     pub fn route(self) -> Route {
         self.row().3
     }
+
+    /// For a reply: the command it answers (`beep_result` answers `beep`), whose lifecycle it
+    /// ends. A reply is the command's name with `_result`, so the table needs no fifth column.
+    pub fn answers(self) -> Option<EventKind> {
+        if self.route() != Route::Reply {
+            return None;
+        }
+        let command = self.name().strip_suffix("_result")?;
+        Self::from_name(command).filter(|k| k.route() == Route::Command)
+    }
 }
 
 #[cfg(test)]
@@ -169,5 +193,17 @@ mod tests {
         assert_eq!(EventKind::Cpu.route(), Route::Telemetry);
         assert_eq!(EventKind::BeepResult.route(), Route::Reply);
         assert_eq!(EventKind::from_name("reboot"), None);
+    }
+
+    #[test]
+    fn every_reply_answers_a_command() {
+        for row in EventKind::TABLE {
+            if row.3 == Route::Reply {
+                assert!(row.0.answers().is_some(), "{} answers nothing", row.1);
+            }
+        }
+        assert_eq!(EventKind::NotifyResult.answers(), Some(EventKind::Notify));
+        assert_eq!(EventKind::BeepResult.answers(), Some(EventKind::Beep));
+        assert_eq!(EventKind::Beep.answers(), None);
     }
 }

@@ -23,11 +23,13 @@ mod time;
 pub use client_id::{ClientId, InvalidClientId};
 pub use error_code::ErrorCode;
 pub use event::{ClientMode, EventKind, Role, Route};
-pub use messages::{Authentication, Beep, BeepResult, Cpu, GoingAway, Memory, OfflineReason};
-pub use parse::{parse_client_message, ClientMessage, Rejection};
+pub use messages::{
+    Authentication, Beep, BeepResult, Cpu, GoingAway, Memory, Notify, NotifyResult, OfflineReason,
+};
+pub use parse::{parse_client_message, ClientMessage, CommandRequest, Rejection};
 pub use server::{
-    forward_frame, forward_prefix, Audience, DesktopState, ErrorEvent, Forward, Presence,
-    ServerMessage, Unwatched, Welcome,
+    forward_frame, forward_prefix, Audience, CommandEvent, CommandState, DesktopState, ErrorEvent,
+    Forward, Presence, ServerMessage, Unwatched, Welcome,
 };
 pub use time::unix_millis;
 

@@ -16,6 +16,10 @@ pub const MAX_CORES: usize = 1024;
 pub const MAX_COMMAND_ID_LEN: usize = 128;
 /// Longest accepted error text in a reply, in bytes.
 pub const MAX_REPLY_ERROR_LEN: usize = 1024;
+/// Longest a command may ask to wait for an offline desktop (`wait_ms`): ten minutes.
+pub const MAX_WAIT_MS: u64 = 10 * 60 * 1000;
+/// Longest `notify` text, in characters.
+pub const MAX_NOTIFY_TEXT: usize = 200;
 
 /// `authentication`: the first message of every connection.
 ///
@@ -174,20 +178,55 @@ impl GoingAway {
     }
 }
 
-/// `beep`: make the desktop play a short tone. `id` lets the sender match the `beep_result`.
+/// `beep`: make the desktop play a short tone. `id` lets the sender match the `beep_result` and
+/// follow the command's `command` events; `wait_ms` asks the relay to keep it for a desktop that
+/// is offline, for at most that long.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Beep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
 }
 
 impl Beep {
     pub fn validate(&self) -> Result<(), String> {
-        validate_command_id(self.id.as_deref())
+        validate_command_id(self.id.as_deref())?;
+        validate_wait(self.wait_ms)
     }
 }
 
-/// `beep_result`: the desktop's answer to a `beep`.
+/// `notify`: make the desktop show a desktop notification with a short text. Same `id` and
+/// `wait_ms` as [`Beep`]; answered with `notify_result`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Notify {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// What the notification says: 1–200 characters, no control characters (no newlines).
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
+impl Notify {
+    pub fn validate(&self) -> Result<(), String> {
+        validate_command_id(self.id.as_deref())?;
+        validate_wait(self.wait_ms)?;
+        let chars = self.text.chars().count();
+        if chars == 0 || chars > MAX_NOTIFY_TEXT {
+            return Err(format!(
+                "text must be 1-{MAX_NOTIFY_TEXT} characters, got {chars}"
+            ));
+        }
+        if self.text.chars().any(char::is_control) {
+            return Err("text must not contain control characters (newlines included)".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// `beep_result`: the desktop's answer to a `beep`; `notify_result` (same shape) answers a
+/// `notify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BeepResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,6 +247,18 @@ impl BeepResult {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// `notify_result`: the desktop's answer to a `notify`, shaped like `beep_result`.
+pub type NotifyResult = BeepResult;
+
+fn validate_wait(wait_ms: Option<u64>) -> Result<(), String> {
+    match wait_ms {
+        Some(ms) if ms > MAX_WAIT_MS => Err(format!(
+            "wait_ms must be at most {MAX_WAIT_MS} (10 minutes), got {ms}"
+        )),
+        _ => Ok(()),
     }
 }
 

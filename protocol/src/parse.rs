@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::messages::{Notify, NotifyResult};
 use crate::{Authentication, Beep, BeepResult, Cpu, ErrorCode, EventKind, GoingAway};
 
 /// A validated message from a client, tagged by `event` on the wire.
@@ -19,9 +20,40 @@ pub enum ClientMessage {
     Beep(Beep),
     BeepResult(BeepResult),
     GoingAway(GoingAway),
+    Notify(Notify),
+    NotifyResult(NotifyResult),
+}
+
+/// What every command carries, whatever its payload: the sender's id for it and how long it may
+/// wait for an offline desktop. The relay's lifecycle needs only this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandRequest<'a> {
+    pub id: Option<&'a str>,
+    pub wait_ms: Option<u64>,
 }
 
 impl ClientMessage {
+    /// For a command (`Route::Command`): its id and wait.
+    pub fn command(&self) -> Option<CommandRequest<'_>> {
+        let (id, wait_ms) = match self {
+            ClientMessage::Beep(b) => (&b.id, b.wait_ms),
+            ClientMessage::Notify(n) => (&n.id, n.wait_ms),
+            _ => return None,
+        };
+        Some(CommandRequest {
+            id: id.as_deref(),
+            wait_ms,
+        })
+    }
+
+    /// For a reply (`Route::Reply`): the desktop's result.
+    pub fn reply(&self) -> Option<&BeepResult> {
+        match self {
+            ClientMessage::BeepResult(r) | ClientMessage::NotifyResult(r) => Some(r),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> EventKind {
         match self {
             ClientMessage::Authentication(_) => EventKind::Authentication,
@@ -29,6 +61,8 @@ impl ClientMessage {
             ClientMessage::Beep(_) => EventKind::Beep,
             ClientMessage::BeepResult(_) => EventKind::BeepResult,
             ClientMessage::GoingAway(_) => EventKind::GoingAway,
+            ClientMessage::Notify(_) => EventKind::Notify,
+            ClientMessage::NotifyResult(_) => EventKind::NotifyResult,
         }
     }
 
@@ -107,6 +141,16 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, Rejection> {
             let m: GoingAway = payload(kind, text)?;
             m.validate().map_err(|e| invalid(kind, e))?;
             ClientMessage::GoingAway(m)
+        }
+        EventKind::Notify => {
+            let m: Notify = payload(kind, text)?;
+            m.validate().map_err(|e| invalid(kind, e))?;
+            ClientMessage::Notify(m)
+        }
+        EventKind::NotifyResult => {
+            let m: NotifyResult = payload(kind, text)?;
+            m.validate().map_err(|e| invalid(kind, e))?;
+            ClientMessage::NotifyResult(m)
         }
     };
     Ok(message)
@@ -197,7 +241,7 @@ mod tests {
         assert_eq!(cpu.kind(), EventKind::Cpu);
         assert_eq!(
             parse_client_message(r#"{"event": "beep"}"#).unwrap(),
-            ClientMessage::Beep(Beep { id: None })
+            ClientMessage::Beep(Beep::default())
         );
     }
 
@@ -241,6 +285,17 @@ mod tests {
             }),
             ClientMessage::Beep(Beep {
                 id: Some("b-1".into()),
+                wait_ms: Some(60_000),
+            }),
+            ClientMessage::Notify(Notify {
+                id: Some("n-1".into()),
+                text: "Lunch is ready".into(),
+                wait_ms: None,
+            }),
+            ClientMessage::NotifyResult(NotifyResult {
+                id: Some("n-1".into()),
+                ok: false,
+                error: Some("no notification service".into()),
             }),
             ClientMessage::BeepResult(BeepResult {
                 id: Some("b-1".into()),
@@ -252,6 +307,38 @@ mod tests {
             let text = m.to_json();
             assert_eq!(parse_client_message(&text).unwrap(), m, "{text}");
         }
+    }
+
+    #[test]
+    fn waits_and_notify_texts_are_bounded() {
+        assert!(parse_client_message(r#"{"event":"beep","wait_ms":600000}"#).is_ok());
+        assert_eq!(
+            code_of(r#"{"event":"beep","wait_ms":600001}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code_of(r#"{"event":"beep","wait_ms":-1}"#),
+            ErrorCode::BadMessage
+        );
+        let ok =
+            parse_client_message(r#"{"event":"notify","text":"Dinner ✓","wait_ms":5}"#).unwrap();
+        let request = ok.command().unwrap();
+        assert_eq!((request.id, request.wait_ms), (None, Some(5)));
+        let long = format!(r#"{{"event":"notify","text":"{}"}}"#, "é".repeat(200));
+        assert!(
+            parse_client_message(&long).is_ok(),
+            "200 characters, 400 bytes"
+        );
+        for bad in [
+            r#"{"event":"notify","text":""}"#,
+            r#"{"event":"notify"}"#,
+            r#"{"event":"notify","text":"two\nlines"}"#,
+            r#"{"event":"notify","text":"bell\u0007"}"#,
+        ] {
+            assert_eq!(code_of(bad), ErrorCode::BadMessage, "{bad}");
+        }
+        let too_long = format!(r#"{{"event":"notify","text":"{}"}}"#, "x".repeat(201));
+        assert_eq!(code_of(&too_long), ErrorCode::BadMessage);
     }
 
     #[test]

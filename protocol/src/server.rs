@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Beep, BeepResult, ClientId, ClientMode, Cpu, ErrorCode, OfflineReason, Role};
+use crate::{
+    Beep, BeepResult, ClientId, ClientMode, Cpu, ErrorCode, Notify, NotifyResult, OfflineReason,
+    Role,
+};
 
 /// `welcome`: authentication succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +87,74 @@ pub struct ErrorEvent {
     pub message: String,
 }
 
+/// Where a command is in its life. The five words are a contract for outside clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandState {
+    /// The relay accepted it (it may be waiting for the desktop to come back).
+    Requested,
+    /// Queued to the desktop's connection.
+    Delivered,
+    /// The desktop ran it (`ok: true`).
+    Done,
+    /// The desktop could not run it (`ok: false`), or it could not be delivered.
+    Failed,
+    /// It waited (or went unanswered) too long.
+    Expired,
+}
+
+impl CommandState {
+    pub const ALL: [CommandState; 5] = [
+        CommandState::Requested,
+        CommandState::Delivered,
+        CommandState::Done,
+        CommandState::Failed,
+        CommandState::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandState::Requested => "requested",
+            CommandState::Delivered => "delivered",
+            CommandState::Done => "done",
+            CommandState::Failed => "failed",
+            CommandState::Expired => "expired",
+        }
+    }
+
+    /// Whether nothing follows this state.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CommandState::Done | CommandState::Failed | CommandState::Expired
+        )
+    }
+}
+
+impl std::fmt::Display for CommandState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `command` (relay → every viewer of the desktop): one step in the life of a command anyone
+/// sent to it. `by` is who the relay took the sender to be, never what the sender claimed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandEvent {
+    pub client_id: ClientId,
+    /// The sender's id for the command, or one the relay gave it.
+    pub id: String,
+    /// The command's event name (`beep`, `notify`).
+    pub name: String,
+    pub by: String,
+    pub state: CommandState,
+    /// When it reached this state, Unix ms.
+    pub at: u64,
+    /// For `failed` and `expired`: why, for people to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// `forward` (relay → fleet): a message of one desktop, for a connection that watches many. The
 /// relay wraps the desktop's original frame, never re-encoding it: `message` is that frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +201,9 @@ pub enum ServerMessage {
     BeepResult(BeepResult),
     Forward(Forward),
     Unwatched(Unwatched),
+    Command(CommandEvent),
+    Notify(Notify),
+    NotifyResult(NotifyResult),
 }
 
 impl ServerMessage {
@@ -254,7 +328,20 @@ mod tests {
     #[test]
     fn forwarded_client_messages_decode() {
         let m: ServerMessage = serde_json::from_str(r#"{"event":"beep"}"#).unwrap();
-        assert_eq!(m, ServerMessage::Beep(Beep { id: None }));
+        assert_eq!(m, ServerMessage::Beep(Beep::default()));
+        let c = ServerMessage::Command(CommandEvent {
+            client_id: ClientId::new("a").unwrap(),
+            id: "7f".into(),
+            name: "beep".into(),
+            by: "alice".into(),
+            state: CommandState::Expired,
+            at: 9,
+            error: Some("waited 10 s".into()),
+        });
+        assert_eq!(
+            c.to_json(),
+            r#"{"event":"command","client_id":"a","id":"7f","name":"beep","by":"alice","state":"expired","at":9,"error":"waited 10 s"}"#
+        );
         let h: ServerMessage = serde_json::from_str(
             r#"{"event":"history","client_id":"a","samples":[{"event":"cpu","value":3}]}"#,
         )

@@ -3,7 +3,7 @@
 //! Every counter on the per-message path is resolved to its label set once, at start, so counting a
 //! relayed message is one atomic add and never a map lookup.
 
-use deskbridge_protocol::{ClientMode, ErrorCode, EventKind};
+use deskbridge_protocol::{ClientMode, CommandState, ErrorCode, EventKind};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -132,13 +132,25 @@ struct ClassLabel {
     class: &'static str,
 }
 
-const EVENTS: [EventKind; 5] = [
+/// Every client event, in declaration order (`kind as usize` indexes the counters; tested).
+const EVENTS: [EventKind; 7] = [
     EventKind::Authentication,
     EventKind::Cpu,
     EventKind::Beep,
     EventKind::BeepResult,
     EventKind::GoingAway,
+    EventKind::Notify,
+    EventKind::NotifyResult,
 ];
+
+/// The commands (`Route::Command` events), for `deskbridge_commands_total{name,state}`.
+const COMMANDS: [EventKind; 2] = [EventKind::Beep, EventKind::Notify];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommandLabel {
+    name: &'static str,
+    state: &'static str,
+}
 
 /// All relay metrics, shared by every worker thread.
 pub struct Metrics {
@@ -155,6 +167,9 @@ pub struct Metrics {
     limited: [Counter; 9],
     auth_failures: Counter,
     signins: [Counter; 3],
+    /// Commands by name and final state (`done`, `failed`, `expired`), indexed like `COMMANDS`.
+    commands: [[Counter; 3]; COMMANDS.len()],
+    commands_waiting: Gauge,
     desktops_by_interval: [Gauge; 3],
     audience_changes: Counter,
 }
@@ -299,8 +314,38 @@ impl Metrics {
             audience_changes.clone(),
         );
 
+        let commands_family = Family::<CommandLabel, Counter>::default();
+        registry.register(
+            "commands",
+            "Commands viewers sent that ended, by name and final state (done, failed, expired)",
+            commands_family.clone(),
+        );
+        let commands = COMMANDS.map(|kind| {
+            [
+                CommandState::Done,
+                CommandState::Failed,
+                CommandState::Expired,
+            ]
+            .map(|state| {
+                commands_family
+                    .get_or_create(&CommandLabel {
+                        name: kind.name(),
+                        state: state.as_str(),
+                    })
+                    .clone()
+            })
+        });
+        let commands_waiting = Gauge::default();
+        registry.register(
+            "commands_waiting",
+            "Commands waiting for an offline desktop to come back (wait_ms)",
+            commands_waiting.clone(),
+        );
+
         Self {
             registry,
+            commands,
+            commands_waiting,
             desktops_by_interval,
             audience_changes,
             limited,
@@ -383,6 +428,24 @@ impl Metrics {
         &self.auth_failures
     }
 
+    /// `deskbridge_commands_total{name,state}`, for a command that ended in `state`; `None`
+    /// for a state that is not final or an event that is not a command.
+    pub fn commands(&self, kind: EventKind, state: CommandState) -> Option<&Counter> {
+        let row = COMMANDS.iter().position(|k| *k == kind)?;
+        let column = match state {
+            CommandState::Done => 0,
+            CommandState::Failed => 1,
+            CommandState::Expired => 2,
+            CommandState::Requested | CommandState::Delivered => return None,
+        };
+        Some(&self.commands[row][column])
+    }
+
+    /// `deskbridge_commands_waiting`.
+    pub fn commands_waiting(&self) -> &Gauge {
+        &self.commands_waiting
+    }
+
     /// `deskbridge_signins_total{outcome}`.
     pub fn signins(&self, outcome: SignInOutcome) -> &Counter {
         &self.signins[outcome as usize]
@@ -423,6 +486,26 @@ mod tests {
             .render()
             .contains(r#"deskbridge_errors_total{code="timeout"} 1"#));
         assert_eq!(m.errors(ErrorCode::BadMessage).get(), 0);
+    }
+
+    #[test]
+    fn every_event_and_command_has_its_counters() {
+        for (i, kind) in EVENTS.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "{}", kind.name());
+        }
+        let m = Metrics::new();
+        m.messages_received(EventKind::NotifyResult).inc();
+        m.commands(EventKind::Notify, CommandState::Expired)
+            .unwrap()
+            .inc();
+        assert!(m.commands(EventKind::Cpu, CommandState::Done).is_none());
+        assert!(m
+            .commands(EventKind::Beep, CommandState::Delivered)
+            .is_none());
+        let text = m.render();
+        assert!(text.contains(r#"deskbridge_commands_total{name="notify",state="expired"} 1"#));
+        assert!(text.contains(r#"deskbridge_commands_total{name="beep",state="done"} 0"#));
+        assert!(text.contains("deskbridge_commands_waiting 0"));
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl RunningRelay {
             }
             cluster = Some(node);
         }
-        let matchmaker = matchmaker.start();
+        let matchmaker = matchmaker.with_store(store.clone()).start();
         let (shutdown, shutdown_rx) = watch::channel(false);
         if let Some(node) = &cluster {
             actix_web::rt::spawn(crate::cluster::auth_sync::run(

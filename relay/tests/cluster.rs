@@ -9,11 +9,14 @@ use deskbridge_relay::Config;
 use deskbridge_testkit::cluster::{cluster_config, metric, start_node, Nats};
 use deskbridge_testkit::{decode, http_get, Client};
 
-/// The next text frame that is not `presence` or `history`, verbatim.
+/// The next text frame that is not `presence`, `history` or a `command` event, verbatim.
 async fn next_forwarded(client: &mut Client) -> String {
     loop {
         let text = client.next_text().await;
-        if !text.contains(r#""event":"presence""#) && !text.contains(r#""event":"history""#) {
+        if !text.contains(r#""event":"presence""#)
+            && !text.contains(r#""event":"history""#)
+            && !text.contains(r#""event":"command""#)
+        {
             return text;
         }
     }

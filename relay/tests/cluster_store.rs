@@ -90,9 +90,12 @@ async fn every_node_answers_every_range_from_jetstream() {
     }
     assert_eq!(metric(a.addr(), series).await, 3.0);
 
-    // A command sent through node B, audited there, read on node A.
+    // A command sent through node B, audited there when it ends, read on node A.
     web.send(r#"{"event":"beep","id":"b-1"}"#).await;
     desktop.next_named("beep").await;
+    desktop
+        .send(r#"{"event":"beep_result","id":"b-1","ok":true}"#)
+        .await;
     let audit = api_until(
         a.addr(),
         "/api/audit?desktop=desk",
@@ -103,7 +106,7 @@ async fn every_node_answers_every_range_from_jetstream() {
     .await;
     assert_eq!(
         audit["records"][0]["detail"],
-        json!({"command": "beep", "outcome": "delivered"})
+        json!({"command": "beep", "id": "b-1", "outcome": "done"})
     );
 
     // Node A goes; what JetStream acknowledged stays, and B still answers for it.

@@ -390,13 +390,36 @@ async fn the_audit_log_records_refused_tokens_and_commands_but_never_a_token() {
 
     // A viewer beeps an offline desktop, then an online one.
     let mut web = Client::join_with_token(addr, "desk", "web", Some(&web_token)).await;
+    // What the viewer saw each command end as is what the audit log must say.
+    let mut seen = std::collections::HashMap::new();
+    let ended = |event: &Value| {
+        ["done", "failed", "expired"].contains(&event["state"].as_str().unwrap_or(""))
+    };
     web.send(r#"{"event":"beep","id":"b-1"}"#).await;
-    web.next_named("error").await;
+    loop {
+        let event = web.next_event().await;
+        match event["event"].as_str() {
+            Some("error") => break,
+            Some("command") if ended(&event) => {
+                seen.insert(event["id"].as_str().unwrap().to_owned(), event);
+            }
+            _ => {}
+        }
+    }
     let desktop_token = mint(&keys, "desk", ClientMode::Desktop);
     let mut desktop = Client::join_with_token(addr, "desk", "desktop", Some(&desktop_token)).await;
     web.expect_presence("online", 1).await;
     web.send(r#"{"event":"beep","id":"b-2"}"#).await;
     desktop.next_named("beep").await;
+    desktop
+        .send(r#"{"event":"beep_result","id":"b-2","ok":true}"#)
+        .await;
+    while seen.len() < 2 {
+        let event = web.next_named("command").await;
+        if ended(&event) {
+            seen.insert(event["id"].as_str().unwrap().to_owned(), event);
+        }
+    }
     // A token for another desktop, refused.
     let mut intruder = Client::connect(addr).await;
     let other = mint(&keys, "other", ClientMode::Web);
@@ -419,9 +442,17 @@ async fn the_audit_log_records_refused_tokens_and_commands_but_never_a_token() {
     assert_eq!(records[0]["desktop"], "desk");
     assert_eq!(
         records[0]["detail"],
-        json!({"command": "beep", "outcome": "offline"})
+        json!({"command": "beep", "id": "b-1", "outcome": "failed",
+               "error": seen["b-1"]["error"]})
     );
-    assert_eq!(records[1]["detail"]["outcome"], "delivered");
+    assert_eq!(seen["b-1"]["state"], "failed");
+    assert!(seen["b-1"]["error"].as_str().unwrap().contains("offline"));
+    assert_eq!(
+        records[1]["detail"],
+        json!({"command": "beep", "id": "b-2", "outcome": seen["b-2"]["state"]})
+    );
+    assert_eq!(seen["b-2"]["state"], "done");
+    assert_eq!(records[1]["by"], seen["b-2"]["by"]);
     assert_eq!(records[2]["kind"], "token_refused");
     assert_eq!(records[2]["detail"]["mode"], "web");
     assert!(records[2]["detail"]["reason"]

@@ -18,13 +18,13 @@ use crate::harness::{relay_config, AgentProcess, Home, FAST};
 const LOGIND_PATH: &str = "/org/freedesktop/login1";
 
 /// A private message bus (`dbus-daemon --session`), killed on drop.
-struct Bus {
+pub struct Bus {
     child: Child,
-    address: String,
+    pub address: String,
 }
 
 impl Bus {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let mut child = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address"])
             .stdout(Stdio::piped())

@@ -15,14 +15,14 @@ use async_nats::connection::State;
 use async_nats::{HeaderMap, Message, Subject, Subscriber};
 use bytes::Bytes;
 use bytestring::ByteString;
-use deskbridge_protocol::{ClientId, EventKind, Route};
+use deskbridge_protocol::{parse_client_message, ClientId, CommandEvent, EventKind, Route};
 use futures_util::StreamExt as _;
 use governor::DefaultDirectRateLimiter;
 use tokio::sync::mpsc;
 
 use super::announce::Announcement;
 use super::metrics::{ClusterDrop, Traffic};
-use super::subjects::{last_token, Subjects, HISTORY};
+use super::subjects::{last_token, Subjects, COMMAND, HISTORY};
 use super::{reply, Cluster, STATE_HEADER};
 use crate::history::History;
 use crate::outbox::command::{deliver_command, CommandOutcome};
@@ -38,6 +38,24 @@ pub struct RemoteState {
     pub announcement: Announcement,
 }
 
+/// Sent by an id's task to the matchmaker: what other nodes said about commands to the id — a
+/// `command` event of a command another node owns, or the desktop's answer relayed by its node
+/// (which ends a command this node owns). Defined here, by its sender.
+#[derive(ActixMessage, Debug)]
+#[rtype(result = "()")]
+pub enum CommandNews {
+    Event {
+        client_id: ClientId,
+        event: CommandEvent,
+        frame: ByteString,
+    },
+    Reply {
+        client_id: ClientId,
+        kind: EventKind,
+        result: deskbridge_protocol::BeepResult,
+    },
+}
+
 /// A change the matchmaker tells the id's task about.
 #[derive(Debug)]
 pub enum Control {
@@ -47,6 +65,9 @@ pub enum Control {
     Desktop(Option<Outbox>),
     /// Publish this announcement of the node's state for the id.
     Announce(Bytes),
+    /// Whether this node has commands of the id to end, so it hears the desktop's answers (and
+    /// other nodes' `command` events) even with no viewer here.
+    Following(bool),
 }
 
 /// The matchmaker's handle on an id's task. Dropping it ends the task once it has handled the
@@ -62,6 +83,7 @@ pub struct LinkParts {
     pub history: Arc<History>,
     pub commands: Arc<DefaultDirectRateLimiter>,
     pub states: Recipient<RemoteState>,
+    pub news: Recipient<CommandNews>,
 }
 
 impl RoomLink {
@@ -91,6 +113,8 @@ struct Task {
     history: Arc<History>,
     commands: Arc<DefaultDirectRateLimiter>,
     states: Recipient<RemoteState>,
+    news: Recipient<CommandNews>,
+    following: bool,
     viewers: Arc<[Outbox]>,
     desktop: Option<Outbox>,
     /// The node's latest announcement for the id, sent along with history answers.
@@ -116,6 +140,8 @@ impl Task {
             history: parts.history,
             commands: parts.commands,
             states: parts.states,
+            news: parts.news,
+            following: false,
             viewers: Arc::from(Vec::new()),
             desktop: None,
             announcement: Bytes::new(),
@@ -157,12 +183,11 @@ impl Task {
         match control {
             Control::Viewers(viewers) => {
                 self.viewers = viewers;
-                let want = !self.viewers.is_empty();
-                if want && self.web.is_none() {
-                    self.web = self.subscribe(self.subjects.web_all()).await;
-                } else if !want {
-                    self.web = None;
-                }
+                self.follow_web().await;
+            }
+            Control::Following(following) => {
+                self.following = following;
+                self.follow_web().await;
             }
             Control::Desktop(desktop) => {
                 self.desktop = desktop;
@@ -190,6 +215,16 @@ impl Task {
                     self.node.metrics.dropped(ClusterDrop::Disconnected);
                 }
             }
+        }
+    }
+
+    /// Subscribes to the id's `web.*` while there are viewers here or commands to end.
+    async fn follow_web(&mut self) {
+        let want = !self.viewers.is_empty() || self.following;
+        if want && self.web.is_none() {
+            self.web = self.subscribe(self.subjects.web_all()).await;
+        } else if !want {
+            self.web = None;
         }
     }
 
@@ -234,9 +269,26 @@ impl Task {
     /// Telemetry or a reply from the desktop's node: to every local viewer, as the session on the
     /// desktop's node would have done.
     fn on_web(&self, msg: Message) {
+        if last_token(msg.subject.as_str()) == COMMAND {
+            self.on_command_event(&msg);
+            return;
+        }
         let Some((kind, text)) = self.frame(&msg, &[Route::Telemetry, Route::Reply]) else {
             return;
         };
+        if kind.route() == Route::Reply {
+            // The matchmaker ends the command if this node owns it.
+            if let Some(result) = parse_client_message(&text)
+                .ok()
+                .and_then(|m| m.reply().cloned())
+            {
+                self.news.do_send(CommandNews::Reply {
+                    client_id: self.client_id.clone(),
+                    kind,
+                    result,
+                });
+            }
+        }
         if kind.route() == Route::Telemetry {
             self.node.metrics.received(Traffic::Telemetry);
             // Kept here too, so a later viewer on this node has history even if the desktop's
@@ -246,6 +298,29 @@ impl Task {
             self.node.metrics.received(Traffic::Reply);
         }
         fan_out(&self.viewers, kind, &text, &self.node.relay_metrics);
+    }
+
+    /// Another node's `command` event: the matchmaker mirrors it and tells the viewers here.
+    fn on_command_event(&self, msg: &Message) {
+        let event = (msg.payload.len() <= self.node.max_message_size)
+            .then(|| serde_json::from_slice::<CommandEvent>(&msg.payload).ok())
+            .flatten()
+            .filter(|e| e.client_id == self.client_id);
+        let frame = ByteString::try_from(msg.payload.clone()).ok();
+        match (event, frame) {
+            (Some(event), Some(frame)) => {
+                self.node.metrics.received(Traffic::Reply);
+                self.news.do_send(CommandNews::Event {
+                    client_id: self.client_id.clone(),
+                    event,
+                    frame,
+                });
+            }
+            _ => {
+                self.node.metrics.dropped(ClusterDrop::Invalid);
+                log::warn!("cluster: ignoring a bad command event on {}", msg.subject);
+            }
+        }
     }
 
     /// A command for the local desktop, or a history request: answers the asking node.

@@ -7,6 +7,7 @@
 //!                                   subscribed by nodes with viewers of the id
 //! deskbridge.v1.<id>.desk.<event>   viewer → desktop: commands (beep), as request/reply;
 //!                                   subscribed by the node with the desktop
+//! deskbridge.v1.<id>.web.command    a command's owning node → the others: its `command` events
 //! deskbridge.v1.<id>.desk.history   request/reply: the desktop's node answers with `history`
 //! deskbridge.v1.<id>.state          what each node holds of the id (presence, newest desktop)
 //! ```
@@ -24,6 +25,10 @@ pub const PREFIX: &str = "deskbridge.v1";
 
 /// The last token of the history request subject.
 pub const HISTORY: &str = "history";
+
+/// The last token of `web.command`: the owning node's `command` events for the viewers on
+/// other nodes (a server event name, so it cannot clash with a client event either).
+pub const COMMAND: &str = "command";
 
 /// The subjects of one client id.
 #[derive(Debug, Clone)]

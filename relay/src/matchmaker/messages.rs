@@ -1,5 +1,5 @@
 //! The typed messages of the matchmaker's interface: what sessions and the server ask of it
-//! (`Join`, `Leave`, `FindDesktop`, `LeaveCluster`) and what it tells sessions (`PeerUpdate`).
+//! (`Join`, `Leave`, `Command`, `LeaveCluster`) and what it tells sessions (`PeerUpdate`).
 //!
 //! Each message type lives with the lower of its two ends in the layer order
 //! (docs/architecture.md), so both ends import downwards: the session, above the matchmaker,
@@ -9,12 +9,13 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
+use bytestring::ByteString;
 use deskbridge_auth::Access;
-use deskbridge_protocol::{ClientId, ClientMode, OfflineReason};
+use deskbridge_protocol::{BeepResult, ClientId, ClientMode, EventKind, OfflineReason, Rejection};
 use governor::DefaultDirectRateLimiter;
 use serde::Serialize;
 
-use crate::cluster::remote::{CommandLink, DesktopLink};
+use crate::cluster::remote::DesktopLink;
 use crate::history::History;
 use crate::metrics::Limit;
 use crate::outbox::{Outbox, SessionId};
@@ -111,8 +112,6 @@ pub enum Peers {
         desktop: DesktopRoute,
         /// The id's shared budget of commands per second, across all its viewers.
         commands: Arc<DefaultDirectRateLimiter>,
-        /// In cluster mode: how to reach a desktop on another node.
-        cluster: Option<CommandLink>,
     },
 }
 
@@ -127,16 +126,6 @@ pub enum DesktopRoute {
     /// No node is known to have it (it may be joining right now): ask the matchmaker, then the
     /// cluster, before answering `peer_offline`.
     Unknown,
-}
-
-impl DesktopRoute {
-    /// The desktop's outbox if it is on this node.
-    pub fn local(&self) -> Option<&Outbox> {
-        match self {
-            DesktopRoute::Local(outbox) => Some(outbox),
-            DesktopRoute::Remote | DesktopRoute::Unknown => None,
-        }
-    }
 }
 
 /// Two routes are the same when they lead to the same place (for a local desktop: the same
@@ -202,12 +191,37 @@ pub struct Leave {
     pub reason: Option<OfflineReason>,
 }
 
-/// Asks where the desktop of `client_id` is now: the slow path of a command whose sender knows
-/// of no desktop (it may have just joined, and its `PeerUpdate` is still on the way).
+/// A viewer sent a command (`beep`, `notify`) its role and the command budget allow: the
+/// matchmaker gives it its life (`matchmaker/commands.rs`). Answered once the command is
+/// delivered, waiting or ended; an `Err` is the `error` event for the sender.
 #[derive(Message)]
-#[rtype(result = "DesktopRoute")]
-pub struct FindDesktop {
+#[rtype(result = "Result<(), Rejection>")]
+pub struct Command {
     pub client_id: ClientId,
+    pub kind: EventKind,
+    /// The sender's id for it, if it gave one.
+    pub id: Option<String>,
+    pub wait_ms: Option<u64>,
+    /// Who the relay takes the sender to be (`Access::by`).
+    pub by: String,
+    /// The validated frame, forwarded to the desktop as it came.
+    pub frame: ByteString,
+    /// The sender, told where a repeated command is.
+    pub sender: Outbox,
+    /// The sender's address, for the audit log.
+    pub from: Option<std::net::IpAddr>,
+}
+
+/// The desktop of `client_id` on this node answered a command (`beep_result`, `notify_result`):
+/// the matchmaker forwards the answer to every viewer (here and on other nodes) and ends the
+/// command.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DesktopReply {
+    pub client_id: ClientId,
+    pub kind: EventKind,
+    pub result: BeepResult,
+    pub frame: ByteString,
 }
 
 /// Cluster mode: the relay is stopping; drop every id's link after its last announcement.

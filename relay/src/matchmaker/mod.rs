@@ -13,7 +13,9 @@
 //! and starts or stops the id's NATS link as the node starts or stops holding the id.
 
 mod audience;
+mod book;
 mod coalesce;
+mod commands;
 mod fleet;
 mod known_file;
 pub mod messages;
@@ -35,18 +37,17 @@ use deskbridge_protocol::{
 use crate::cluster::announce::Announcement;
 use crate::cluster::link::{Control, LinkParts, RemoteState, RoomLink};
 use crate::cluster::presence::newer;
-use crate::cluster::remote::{fetch_history, CommandLink, DesktopLink, FetchedHistory};
+use crate::cluster::remote::{fetch_history, DesktopLink, FetchedHistory};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, SendError, SessionId};
+use crate::store::Store;
 use audience::{AudienceState, ReportIntervals, Step};
 use coalesce::Decision;
 use deskbridge_auth::Access;
 use known_file::KnownFile;
-use messages::{
-    DesktopRoute, FindDesktop, Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers,
-};
+use messages::{Join, JoinRefused, Leave, LeaveCluster, PeerUpdate, Peers};
 use room::{Member, Room, Seat};
 
 /// `deskbridge-relay/<version>`, announced in `welcome`.
@@ -71,6 +72,11 @@ pub struct Matchmaker {
     known: HashMap<ClientId, Known>,
     /// The fleet connections, by session: what each may see and which ids it watches.
     fleets: HashMap<SessionId, fleet::FleetMember>,
+    /// The command books of ids with no room now, so a viewer who comes back within ten
+    /// minutes still sees them; swept with the rooms' books.
+    parked_books: HashMap<ClientId, book::CommandBook>,
+    /// Where every command's life ends: one audit record each.
+    store: Store,
     /// With `--data-dir`: where [`Self::known`] outlives a restart.
     known_file: Option<KnownFile>,
     /// How often desktops are asked to report, by who watches them.
@@ -164,8 +170,16 @@ impl Matchmaker {
             presence_tickets: 0,
             known,
             fleets: HashMap::new(),
+            parked_books: HashMap::new(),
+            store: Store::disabled(),
             report_intervals: ReportIntervals::from_config(config),
         }
+    }
+
+    /// Records each command's end in `store`'s audit log.
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = store;
+        self
     }
 
     /// Cluster mode: pairs across the nodes joined by `node`.
@@ -449,6 +463,7 @@ impl Actor for Matchmaker {
         // Joins and leaves come in bursts after a restart; do not make sessions wait on a
         // mailbox of the default size.
         ctx.set_mailbox_capacity(usize::MAX >> 1);
+        ctx.run_interval(commands::SWEEP_EVERY, |act, _| act.sweep_books());
         if self.known_file.is_some() {
             ctx.run_interval(known_file::SAVE_EVERY, |act, _| {
                 if let Some((path, text)) = act.known_snapshot() {
@@ -537,6 +552,10 @@ impl Handler<Join> for Matchmaker {
         if changed {
             self.presence_changed(&join.client_id, Some(member.session()), ctx);
         }
+        if join.mode == ClientMode::Desktop {
+            // After its welcome: what waited for it is delivered now.
+            self.deliver_waiting(&join.client_id, ctx);
+        }
         self.audience_settled(&join.client_id, ctx);
         self.update_rooms_gauge();
         Ok(peers)
@@ -550,8 +569,10 @@ impl Matchmaker {
         let (history_len, rate) = (self.history_len, self.commands_per_second);
         let intervals = self.report_intervals;
         let known = &self.known;
+        let parked = &mut self.parked_books;
         self.rooms.entry(client_id.clone()).or_insert_with(|| {
             let mut room = Room::new(history_len, rate);
+            room.book = parked.remove(client_id).unwrap_or_default();
             room.audience = AudienceState::new(intervals);
             if let Some(k) = known.get(client_id) {
                 room.offline_reason = k.reason;
@@ -564,9 +585,13 @@ impl Matchmaker {
 
     /// Removes an empty room, remembering why its desktop left.
     fn remove_room(&mut self, client_id: &ClientId) {
-        let Some(room) = self.rooms.remove(client_id) else {
+        let Some(mut room) = self.rooms.remove(client_id) else {
             return;
         };
+        if !room.book.is_empty() {
+            self.parked_books
+                .insert(client_id.clone(), std::mem::take(&mut room.book));
+        }
         if room.offline_reason.is_some() || room.waiting {
             self.remember(
                 client_id,
@@ -629,7 +654,6 @@ impl Matchmaker {
     /// route to the desktop.
     fn seat_viewer(&mut self, client_id: &ClientId, viewer: Member) -> Result<Peers, JoinRefused> {
         let (per_id, per_token) = (self.max_viewers, self.max_viewers_per_token);
-        let cluster = self.cluster.as_ref().map(|c| c.node.clone());
         let room = self.room(client_id);
         if let Some(limit) = room.viewer_refusal(viewer.token.as_deref(), per_id, per_token) {
             if room.is_empty() {
@@ -647,7 +671,6 @@ impl Matchmaker {
         Ok(Peers::Web {
             desktop: room.desktop_route(),
             commands: room.commands.clone(),
-            cluster: cluster.map(|node| CommandLink::new(node, client_id)),
         })
     }
 
@@ -677,6 +700,7 @@ impl Matchmaker {
                     history: room.history.clone(),
                     commands: room.commands.clone(),
                     states: ctx.address().recipient(),
+                    news: ctx.address().recipient(),
                 },
             )
         });
@@ -720,6 +744,7 @@ impl Matchmaker {
         };
         if let Some(history) = history {
             self.send_control(outbox, history);
+            self.send_book(client_id, outbox);
         }
         self.send_control(outbox, room.presence(client_id));
     }
@@ -830,23 +855,13 @@ impl Handler<SaveKnown> for Matchmaker {
     }
 }
 
-impl Handler<FindDesktop> for Matchmaker {
-    type Result = MessageResult<FindDesktop>;
-
-    fn handle(&mut self, find: FindDesktop, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.rooms
-                .get(&find.client_id)
-                .map_or(DesktopRoute::Unknown, Room::desktop_route),
-        )
-    }
-}
-
 impl Handler<RemoteState> for Matchmaker {
     type Result = ();
 
     fn handle(&mut self, state: RemoteState, ctx: &mut Context<Self>) {
         self.apply_remote(&state.client_id, state.announcement, None, ctx);
+        // A desktop that arrived on another node gets what waits for it here.
+        self.deliver_waiting(&state.client_id, ctx);
     }
 }
 

@@ -17,6 +17,7 @@ use deskbridge_protocol::{
 use governor::DefaultDirectRateLimiter;
 
 use super::audience::{millis, AudienceState, Counts};
+use super::book::CommandBook;
 use super::coalesce::{Coalescer, PRESENCE_WINDOW};
 use super::messages::{DesktopRoute, PeerUpdate, ViewerLimit};
 use crate::cluster::link::RoomLink;
@@ -95,6 +96,8 @@ pub struct Room<M = Member> {
     shown: (bool, u32),
     /// The desktop's route the viewers were last told, to tell them only of changes.
     route: DesktopRoute,
+    /// The commands of the last ten minutes and those waiting for the desktop (`book.rs`).
+    pub book: CommandBook,
 }
 
 impl<M: Seat> Room<M> {
@@ -118,6 +121,7 @@ impl<M: Seat> Room<M> {
             audience: AudienceState::default(),
             shown: (false, 0),
             route: DesktopRoute::Unknown,
+            book: CommandBook::default(),
         }
     }
 
@@ -246,8 +250,13 @@ impl<M: Seat> Room<M> {
         changed
     }
 
+    /// Nobody of the id is here and no command of this node's waits or awaits its answer: the
+    /// room may go.
     pub fn is_empty(&self) -> bool {
-        self.desktop.is_none() && self.viewers.is_empty() && self.watchers.is_empty()
+        self.desktop.is_none()
+            && self.viewers.is_empty()
+            && self.watchers.is_empty()
+            && !self.book.has_open()
     }
 
     /// Viewers on this node that joined with token `jti`. A token opens one id only, so the

@@ -33,10 +33,10 @@ use crate::limits::connections::ConnectionGuard;
 use crate::limits::frame_guard::{FrameGuard, FrameRefused};
 use crate::limits::rate::{RateVerdict, SessionRate};
 use crate::matchmaker::messages::{
-    DesktopRoute, FindDesktop, Join, JoinRefused, Leave, PeerUpdate, Peers, Rescope, Unwatch, Watch,
+    Command, DesktopReply, Join, JoinRefused, Leave, PeerUpdate, Peers, Rescope, Unwatch, Watch,
 };
 use crate::metrics::Limit;
-use crate::outbox::command::{deliver_command, CommandOutcome};
+use crate::outbox::command::CommandOutcome;
 use crate::outbox::fanout::fan_out;
 use crate::outbox::{self, Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
 use crate::state::RelayState;
@@ -246,7 +246,7 @@ impl WsSession {
             }
             (Phase::Joined(member), Ok(message)) => {
                 self.state.store.observe(&member.client_id, member.mode, &message);
-                self.relay(message.kind(), text, ctx)
+                self.relay(&message, text, ctx)
             }
         }
     }
@@ -400,7 +400,8 @@ impl WsSession {
     }
 
     /// Routes one validated message from a joined client, as the protocol's routing table says.
-    fn relay(&mut self, kind: EventKind, text: ByteString, ctx: &mut Context<Self>) {
+    fn relay(&mut self, message: &ClientMessage, text: ByteString, ctx: &mut Context<Self>) {
+        let kind = message.kind();
         let Phase::Joined(member) = &mut self.phase else {
             return;
         };
@@ -431,36 +432,54 @@ impl WsSession {
         }
         match (kind.route(), &member.peers) {
             (
-                Route::Telemetry | Route::Reply,
+                Route::Telemetry,
                 Peers::Desktop {
                     viewers,
                     history,
                     cluster,
                 },
             ) => {
-                if kind.route() == Route::Telemetry {
-                    history.push(text.clone());
-                }
+                history.push(text.clone());
                 fan_out(viewers, kind, &text, metrics);
                 if let Some(cluster) = cluster {
                     cluster.forward(kind, &text);
                 }
             }
+            // An answer ends a command's life, which the matchmaker keeps: it forwards the
+            // answer to every viewer, here and on other nodes.
+            (Route::Reply, Peers::Desktop { .. }) => {
+                if let Some(result) = message.reply() {
+                    self.state.matchmaker.do_send(DesktopReply {
+                        client_id: member.client_id.clone(),
+                        kind,
+                        result: result.clone(),
+                        frame: text,
+                    });
+                }
+            }
             (Route::Command, Peers::Web { commands, .. }) if commands.check().is_err() => {
                 self.report_command(kind, CommandOutcome::Limited);
             }
-            (Route::Command, Peers::Web { desktop, .. }) => match desktop {
-                DesktopRoute::Local(outbox) => {
-                    match deliver_command(Some(outbox), kind, &text, metrics) {
-                        // Gone meanwhile: ask the matchmaker, which knows for sure.
-                        CommandOutcome::Offline => self.deliver_via_matchmaker(kind, text, ctx),
-                        outcome => self.report_command(kind, outcome),
-                    }
-                }
-                // On another node: straight to it, the matchmaker stays off this path.
-                DesktopRoute::Remote => self.deliver_via_cluster(kind, text, ctx),
-                DesktopRoute::Unknown => self.deliver_via_matchmaker(kind, text, ctx),
-            },
+            (Route::Command, Peers::Web { .. }) => {
+                let Some(request) = message.command() else {
+                    return;
+                };
+                let by = member
+                    .access
+                    .as_ref()
+                    .map_or_else(|| "anonymous".to_owned(), |a| a.by.clone());
+                let command = Command {
+                    client_id: member.client_id.clone(),
+                    kind,
+                    id: request.id.map(str::to_owned),
+                    wait_ms: request.wait_ms,
+                    by,
+                    frame: text,
+                    sender: self.outbox.clone(),
+                    from: self.peer.map(|p| p.ip()),
+                };
+                self.deliver(command, ctx);
+            }
             (route, _) => {
                 log::error!(
                     "session {}: no route {route:?} for {}",
@@ -498,67 +517,25 @@ impl WsSession {
         }
     }
 
-    /// The slow path of a command: the session knows of no desktop (it, or the desktop, may have
-    /// just connected), so ask the matchmaker. Holds further input until answered, keeping order.
-    fn deliver_via_matchmaker(
-        &mut self,
-        kind: EventKind,
-        text: ByteString,
-        ctx: &mut Context<Self>,
-    ) {
-        let Phase::Joined(member) = &self.phase else {
-            return;
-        };
-        let find = FindDesktop {
-            client_id: member.client_id.clone(),
-        };
-        if let Some(cluster) = &self.state.cluster_metrics {
-            cluster.desktop_lookup();
-        }
+    /// Hands a command to the matchmaker, which gives it its life (accepted, delivered now,
+    /// through another node, or when the desktop is back). Holds further input until it
+    /// answers, keeping order; a refusal is this sender's `error`.
+    fn deliver(&mut self, command: Command, ctx: &mut Context<Self>) {
         self.state
             .matchmaker
-            .send(find)
+            .send(command)
             .into_actor(self)
-            .map(move |found, act, ctx| {
-                let found = found.unwrap_or(DesktopRoute::Unknown);
-                if let Phase::Joined(Member {
-                    peers: Peers::Web { desktop: known, .. },
-                    ..
-                }) = &mut act.phase
-                {
-                    *known = found.clone();
-                }
-                // Not here (or gone): the cluster may still have it, even before its
-                // announcement arrived; without a cluster, that is `peer_offline`.
-                match deliver_command(found.local(), kind, &text, &act.state.metrics) {
-                    CommandOutcome::Offline => act.deliver_via_cluster(kind, text, ctx),
-                    outcome => act.report_command(kind, outcome),
+            .map(|answer, act, _| match answer {
+                Ok(Ok(())) => {}
+                Ok(Err(refused)) => act.reject(refused.code, &refused.message),
+                Err(e) => {
+                    log::error!("session {}: matchmaker unavailable: {e}", act.id);
+                    act.reject(
+                        ErrorCode::PeerOffline,
+                        "the relay cannot reach the desktop now",
+                    );
                 }
             })
-            .wait(ctx);
-    }
-
-    /// A command for a desktop not on this node: (in cluster mode) ask the node that has it,
-    /// through NATS. Holds further input until answered, keeping order.
-    fn deliver_via_cluster(&mut self, kind: EventKind, text: ByteString, ctx: &mut Context<Self>) {
-        let link = match &self.phase {
-            Phase::Joined(Member {
-                peers:
-                    Peers::Web {
-                        cluster: Some(link),
-                        ..
-                    },
-                ..
-            }) => link.clone(),
-            _ => {
-                self.report_command(kind, CommandOutcome::Offline);
-                return;
-            }
-        };
-        async move { link.send(kind, text).await }
-            .into_actor(self)
-            // A delivery was counted as relayed by the node that queued it to the desktop.
-            .map(move |outcome, act, _| act.report_command(kind, outcome))
             .wait(ctx);
     }
 
