@@ -108,37 +108,9 @@ pub enum Peers {
         cluster: Option<DesktopLink>,
     },
     Web {
-        /// Where the desktop is, so a command goes straight there without asking the matchmaker.
-        desktop: DesktopRoute,
         /// The id's shared budget of commands per second, across all its viewers.
         commands: Arc<DefaultDirectRateLimiter>,
     },
-}
-
-/// Where a viewer's desktop is, as far as the matchmaker knows: handed over on join and kept
-/// current with [`PeerUpdate::Desktop`], so the viewer's commands take the right path at once.
-#[derive(Debug, Clone)]
-pub enum DesktopRoute {
-    /// On this node: commands go straight into its outbox.
-    Local(Outbox),
-    /// Cluster mode: another node announced it; commands go through NATS.
-    Remote,
-    /// No node is known to have it (it may be joining right now): ask the matchmaker, then the
-    /// cluster, before answering `peer_offline`.
-    Unknown,
-}
-
-/// Two routes are the same when they lead to the same place (for a local desktop: the same
-/// session), so the matchmaker tells viewers only about real changes.
-impl PartialEq for DesktopRoute {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (DesktopRoute::Local(a), DesktopRoute::Local(b)) => a.session() == b.session(),
-            (DesktopRoute::Remote, DesktopRoute::Remote) => true,
-            (DesktopRoute::Unknown, DesktopRoute::Unknown) => true,
-            _ => false,
-        }
-    }
 }
 
 /// Why a join was refused.
@@ -235,8 +207,6 @@ pub struct LeaveCluster;
 pub enum PeerUpdate {
     /// For a desktop: the viewers now connected.
     Viewers(Arc<[Outbox]>),
-    /// For a viewer: where the desktop is now.
-    Desktop(DesktopRoute),
     /// For a desktop: a newer connection for the same id took over.
     Replaced,
 }

@@ -341,8 +341,6 @@ impl Matchmaker {
                 }
             }
         }
-        // A desktop that appeared, moved or went away elsewhere: viewers here route to it.
-        room.reroute();
         room.remote_viewers
             .store(room.remote_audience(), Ordering::Relaxed);
         self.audience_settled(client_id, ctx);
@@ -407,7 +405,6 @@ impl Matchmaker {
                 }
                 room.remote_viewers
                     .store(room.remote_audience(), Ordering::Relaxed);
-                room.reroute();
                 if room.settle() {
                     changed.push(client_id.clone());
                 }
@@ -641,7 +638,6 @@ impl Matchmaker {
             );
             old.updates.do_send(PeerUpdate::Replaced);
         }
-        room.reroute();
         Peers::Desktop {
             viewers: room.viewer_outboxes(),
             history: room.history.clone(),
@@ -669,7 +665,6 @@ impl Matchmaker {
                 .do_send(PeerUpdate::Viewers(room.viewer_outboxes()));
         }
         Ok(Peers::Web {
-            desktop: room.desktop_route(),
             commands: room.commands.clone(),
         })
     }
@@ -764,8 +759,6 @@ impl Handler<Leave> for Matchmaker {
             ClientMode::Desktop => {
                 let left = room.unseat_desktop(leave.session, leave.reason);
                 if left {
-                    // To a desktop on another node if one is known there, else none.
-                    room.reroute();
                     if let Some(link) = &room.link {
                         link.send(Control::Desktop(None));
                     }

@@ -19,7 +19,7 @@ use governor::DefaultDirectRateLimiter;
 use super::audience::{millis, AudienceState, Counts};
 use super::book::CommandBook;
 use super::coalesce::{Coalescer, PRESENCE_WINDOW};
-use super::messages::{DesktopRoute, PeerUpdate, ViewerLimit};
+use super::messages::{PeerUpdate, ViewerLimit};
 use crate::cluster::link::RoomLink;
 use crate::cluster::presence::RemoteNodes;
 use crate::history::History;
@@ -94,8 +94,6 @@ pub struct Room<M = Member> {
     pub audience: AudienceState,
     /// The (desktop online, viewers) last settled, to tell when presence changed.
     shown: (bool, u32),
-    /// The desktop's route the viewers were last told, to tell them only of changes.
-    route: DesktopRoute,
     /// The commands of the last ten minutes and those waiting for the desktop (`book.rs`).
     pub book: CommandBook,
 }
@@ -120,29 +118,8 @@ impl<M: Seat> Room<M> {
             presence_timer: Coalescer::new(PRESENCE_WINDOW),
             audience: AudienceState::default(),
             shown: (false, 0),
-            route: DesktopRoute::Unknown,
             book: CommandBook::default(),
         }
-    }
-
-    /// Where the desktop is: here, on another node (cluster mode), or nowhere known.
-    pub fn desktop_route(&self) -> DesktopRoute {
-        match &self.desktop {
-            Some(desktop) => DesktopRoute::Local(desktop.outbox().clone()),
-            None if self.remote.has_desktop() => DesktopRoute::Remote,
-            None => DesktopRoute::Unknown,
-        }
-    }
-
-    /// After any change of the desktop (here or elsewhere): the route the viewers must be told,
-    /// if it differs from the one they were last told.
-    pub fn route_change(&mut self) -> Option<DesktopRoute> {
-        let route = self.desktop_route();
-        if route == self.route {
-            return None;
-        }
-        self.route = route.clone();
-        Some(route)
     }
 
     /// Seats a desktop that connected at `now` (Unix ms). The newest desktop wins: it replaces
@@ -308,19 +285,6 @@ impl<M: Seat> Room<M> {
     }
 }
 
-impl Room<Member> {
-    /// [`Room::route_change`], told to this node's viewers. Returns whether the route changed.
-    pub fn reroute(&mut self) -> bool {
-        let Some(route) = self.route_change() else {
-            return false;
-        };
-        for viewer in &self.viewers {
-            viewer.updates.do_send(PeerUpdate::Desktop(route.clone()));
-        }
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -370,28 +334,6 @@ mod tests {
         assert!(!room.online());
         assert!(room.since > 1234);
         assert_eq!(room.viewer_count(), 1);
-    }
-
-    #[test]
-    fn the_route_follows_the_desktop_here_elsewhere_and_gone() {
-        let mut room: Room = Room::new(3, 5);
-        let later = Instant::now() + Duration::from_secs(30);
-        assert_eq!(room.desktop_route(), DesktopRoute::Unknown);
-        assert!(!room.reroute(), "nothing to tell yet");
-
-        room.remote.apply(&desktop_on("b", 1, Some(1234), 0), later);
-        assert_eq!(room.desktop_route(), DesktopRoute::Remote);
-        assert!(room.reroute());
-        assert!(!room.reroute(), "told once");
-
-        // Another announcement of the same desktop changes nothing for the viewers.
-        room.remote.apply(&desktop_on("b", 2, Some(1234), 1), later);
-        assert!(!room.reroute());
-
-        // The desktop leaves node b: no node has it any more.
-        room.remote.apply(&desktop_on("b", 3, None, 1), later);
-        assert_eq!(room.desktop_route(), DesktopRoute::Unknown);
-        assert!(room.reroute());
     }
 
     /// A seat without actix: an outbox and a token.
@@ -481,17 +423,6 @@ mod tests {
         let later = Instant::now() + Duration::from_secs(30);
         room.remote.apply(&desktop_on("b", 1, None, 1), later);
         assert_eq!(room.viewer_refusal(None, 4, 2), Some(ViewerLimit::PerId(4)));
-    }
-
-    #[test]
-    fn the_route_change_is_reported_once_per_change() {
-        let mut room: Room<TestSeat> = Room::new(3, 5);
-        assert_eq!(room.route_change(), None);
-        room.seat_desktop(seat(1, None), 1);
-        assert!(matches!(room.route_change(), Some(DesktopRoute::Local(_))));
-        assert_eq!(room.route_change(), None);
-        room.unseat_desktop(1, Some(OfflineReason::Sleep));
-        assert_eq!(room.route_change(), Some(DesktopRoute::Unknown));
     }
 
     #[test]

@@ -868,9 +868,6 @@ impl Handler<PeerUpdate> for WsSession {
             (PeerUpdate::Viewers(list), Phase::Joined(Member { peers: Peers::Desktop { viewers, .. }, .. })) => {
                 *viewers = list;
             }
-            (PeerUpdate::Desktop(route), Phase::Joined(Member { peers: Peers::Web { desktop, .. }, .. })) => {
-                *desktop = route;
-            }
             (update, _) => log::debug!("session {}: ignoring {update:?}", self.id),
         }
     }
