@@ -2,7 +2,8 @@
 // presence, latest sample) and keeps every element on screen true to it.
 //
 // The other modules each do one job (connection.js the socket, chart.js the chart, gauges.js the
-// bars, beep.js the Beep button, credentials.js the id and token, share.js the view-only links);
+// bars, beep.js the Beep button, credentials.js the id and token, share.js the view-only links,
+// history.js the chart's 1 h / 24 h / 30 d ranges, auditlog.js the operators' Log panel);
 // this file routes the relay's messages to them and renders the state that depends on time
 // passing: the reconnect countdown, the age of the last sample (marked stale once it is 2 s late
 // for the reporting interval in force, which `presence.interval_ms` says) and how long the desktop
@@ -22,6 +23,8 @@ import { setText } from './dom.js';
 import { CoreBars, MemoryGauge } from './gauges.js';
 import { errorWords, OFFLINE_WORDS } from './words.js';
 import { ShareControl } from './share.js';
+import { HistoryView } from './history.js';
+import { AuditLog } from './auditlog.js';
 
 /** A sample this much later than the reporting interval in force is marked stale. */
 const LATE_MS = 2_000;
@@ -101,6 +104,8 @@ const connection = new RelayConnection({ onStatus: statusChanged, onMessage: rec
 /** Called when the relay refuses the view's credentials (app.js checks whether still signed in). */
 let onRefused = () => {};
 const share = new ShareControl();
+const ranges = new HistoryView({ onLive: (live) => live && chart.invalidate() });
+const auditLog = new AuditLog();
 const beep = new BeepControl({
   button: $('beep'),
   status: $('beep-status'),
@@ -387,6 +392,7 @@ function renderRole() {
   const canShare = state.mode === 'signed-in' && role === 'operator'
     && state.connection.state === 'connected';
   share.setDesktop(canShare ? state.credentials.id : null);
+  auditLog.setDesktop(role === 'operator' ? state.credentials : null);
 }
 
 function resetDesktopView() {
@@ -408,6 +414,7 @@ function useCredentials(credentials) {
   if (state.credentials === null || state.credentials.id !== credentials.id) resetDesktopView();
   state.credentials = credentials;
   state.role = null;
+  ranges.setDesktop(credentials);
   renderRole();
   ui.idInput.value = credentials.id;
   ui.tokenInput.value = credentials.token;
@@ -486,6 +493,8 @@ export function showBadId(id) {
 export function closeDetail() {
   if (state.connection.state !== 'disconnected') connection.disconnect('You left this desktop.');
   share.setDesktop(null);
+  ranges.setDesktop(null);
+  auditLog.setDesktop(null);
   state.credentials = null;
   setText(ui.title, 'deskbridge');
 }

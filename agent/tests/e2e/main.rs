@@ -13,6 +13,7 @@ mod chromium;
 mod demo;
 mod fleet_page;
 mod harness;
+mod history_page;
 mod install;
 mod liveness;
 mod offline_reason;
