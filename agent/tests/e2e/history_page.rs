@@ -101,8 +101,10 @@ async fn show_range(browser: &Browser, range: &str) -> (u64, u64) {
         })
         .await;
     let pressed = browser
-        .js("return Array.from(document.querySelectorAll('#chart-ranges button'), \
-             b => b.dataset.range + '=' + b.getAttribute('aria-pressed')).join(' ')")
+        .js(
+            "return Array.from(document.querySelectorAll('#chart-ranges button'), \
+             b => b.dataset.range + '=' + b.getAttribute('aria-pressed')).join(' ')",
+        )
         .await;
     assert_eq!(
         pressed.as_str().unwrap_or_default(),
@@ -112,7 +114,10 @@ async fn show_range(browser: &Browser, range: &str) -> (u64, u64) {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    assert!(!browser.displayed("chart").await, "the live chart makes way");
+    assert!(
+        !browser.displayed("chart").await,
+        "the live chart makes way"
+    );
     let (_, _, points, gaps) = history_chart(browser).await;
     (points, gaps)
 }
@@ -244,6 +249,26 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
         browser.attr("log-toggle", "aria-expanded").await.as_deref(),
         Some("true")
     );
+    // A view-only link, for later: its page reads the history with the link's token.
+    browser
+        .wait_until("the share card", WAIT, || async {
+            browser.displayed("share-create").await
+        })
+        .await;
+    browser.click("share-create").await;
+    browser
+        .wait_js(
+            "the new link",
+            WAIT,
+            "return document.getElementById('share-url').value !== ''",
+        )
+        .await;
+    let link = browser
+        .js("return document.getElementById('share-url').value")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let errors = unexpected_console_errors(&browser).await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 
@@ -266,4 +291,25 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
     assert!(points >= 55, "a viewer's 1 h: {points} points");
     assert!(!browser.displayed("log-card").await, "no Log for a viewer");
     assert!(!browser.displayed("beep").await, "no Beep for a viewer");
+
+    // The view-only link's page, signed out (no cookie): the history with the link's token
+    // (Authorization: Bearer).
+    browser.click("signout").await;
+    wait_view(&browser, "signin").await;
+    browser.client.goto(&link).await.unwrap();
+    browser
+        .wait_until("the shared view", WAIT, || async {
+            browser.attr("presence", "data-state").await.as_deref() == Some("online")
+        })
+        .await;
+    assert_eq!(
+        browser.js("return document.body.dataset.mode").await,
+        "share"
+    );
+    let (points, _) = show_range(&browser, "24h").await;
+    assert!(points >= 1_230, "a view-only link's 24 h: {points} points");
+    assert!(
+        !browser.displayed("log-card").await,
+        "no Log on a view-only link"
+    );
 }
