@@ -5,7 +5,7 @@
 // shown in the live chart's place: the min–max band and the mean line on a true time axis, the
 // line broken wherever two points are further apart than about two steps (the desktop was
 // offline; docs/protocol.md, "Gaps"), and a read-out of the point under the pointer (hover, or
-// tap on a touch screen). A range shown is fetched again every 30 s. A relay without a store
+// tap on a touch screen; with the canvas focused, the arrow keys, Home and End). A range shown is fetched again every 30 s. A relay without a store
 // answers 404 `no_store`: the page says so once and stays on Live.
 //
 // Drawing is cheap on purpose: one canvas, redrawn in one animation frame only when the data,
@@ -94,6 +94,8 @@ export class HistoryView {
     /** The answer drawn: times and [min, mean, max] in typed arrays, its range and gap limit. */
     this.data = null;
     this.hover = -1;
+    /** Where the pointer is (css x on the canvas), or null: kept across a refresh. */
+    this.pointerX = null;
     this.frame = 0;
     this.colors = null;
     this.draw = this.draw.bind(this);
@@ -103,6 +105,8 @@ export class HistoryView {
     }
     this.canvas.addEventListener('pointermove', (e) => this.pointAt(e.offsetX));
     this.canvas.addEventListener('pointerdown', (e) => this.pointAt(e.offsetX));
+    this.canvas.addEventListener('keydown', (e) => this.key(e));
+    this.canvas.addEventListener('blur', () => this.pointAt(null));
     this.canvas.addEventListener('pointerleave', (e) => {
       if (e.pointerType === 'mouse') this.pointAt(null);
     });
@@ -183,7 +187,8 @@ export class HistoryView {
     setText(this.note, '');
     this.data = this.parse(answer, from, to, RANGES[range].ms);
     this.canvas.dataset.state = 'ready';
-    this.pointAt(null);
+    this.hover = -2; // the points moved: find the pointer's point afresh
+    this.pointAt(this.pointerX);
     this.invalidate();
   }
 
@@ -208,6 +213,7 @@ export class HistoryView {
 
   /** The pointer is at css x `x` of the canvas (null: gone): the read-out follows its point. */
   pointAt(x) {
+    this.pointerX = x;
     let index = -1;
     const d = this.data;
     if (x !== null && d !== null && d.n > 0) {
@@ -226,6 +232,32 @@ export class HistoryView {
       const slack = Math.max(gapLimit(d.step), (d.to - d.from) / width * 4);
       if (Math.abs(d.times[index] - t) > slack) index = -1;
     }
+    this.show(index);
+  }
+
+  /** The keyboard: arrows move the read-out a point (Shift: ten), Home/End, Escape hides it. */
+  key(event) {
+    const d = this.data;
+    if (d === null || d.n === 0) return;
+    const by = event.shiftKey ? 10 : 1;
+    const at = this.hover >= 0 ? this.hover : d.n;
+    let index;
+    switch (event.key) {
+      case 'ArrowLeft': index = Math.max(0, at - by); break;
+      case 'ArrowRight': index = this.hover < 0 ? d.n - 1 : Math.min(d.n - 1, at + by); break;
+      case 'Home': index = 0; break;
+      case 'End': index = d.n - 1; break;
+      case 'Escape': index = -1; break;
+      default: return;
+    }
+    event.preventDefault();
+    this.pointerX = null;
+    this.show(index);
+  }
+
+  /** Shows the read-out of point `index` (-1: none). */
+  show(index) {
+    const d = this.data;
     if (index === this.hover) return;
     this.hover = index;
     if (index < 0) {

@@ -209,6 +209,25 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
         "read-out of {ts}, now {now}"
     );
 
+    // The keyboard: End moves the read-out to the newest point.
+    browser
+        .client
+        .find(Locator::Id("history-chart"))
+        .await
+        .unwrap()
+        .send_keys("\u{E010}")
+        .await
+        .unwrap();
+    browser
+        .wait_until("the read-out at the newest point", WAIT, || async {
+            browser
+                .attr("chart-readout", "data-ts")
+                .await
+                .and_then(|t| t.parse::<u64>().ok())
+                .is_some_and(|t| t + 3 * MINUTE > now)
+        })
+        .await;
+
     // 30 d: the relay's ~2,000 points (22-minute buckets), the hole still a gap.
     let (points, gaps) = show_range(&browser, "30d").await;
     assert!((1_800..=2_000).contains(&points), "30 d: {points} points");
