@@ -55,7 +55,9 @@ fn seed(database: &Path, id: &str, now: u64) {
     let mut minute = end - 30 * DAY + 10 * MINUTE; // inside the retention, with room to spare
     while minute < end {
         if minute < now - HOLE.0 || minute >= now - HOLE.1 {
-            let low = (minute / MINUTE % 20) as f64 + 5.0;
+            // Busier by day than by night, with a little noise: something to look at.
+            let day = (minute % DAY) as f64 / DAY as f64 * std::f64::consts::TAU;
+            let low = 5.0 + 20.0 * (1.0 + day.sin()) + (minute / MINUTE % 7) as f64;
             insert
                 .execute(rusqlite::params![
                     key,
@@ -157,6 +159,7 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
         )
         .await;
 
+    browser.screenshot("history-grid").await;
     click_css(&browser, "a.desk[data-id=\"alice-1\"]").await;
     wait_view(&browser, "detail").await;
     assert_eq!(
@@ -174,6 +177,7 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
     let (points, gaps) = show_range(&browser, "24h").await;
     assert!((1_230..=1_262).contains(&points), "24 h: {points} points");
     assert_eq!(gaps, 1, "24 h: the offline hours are one gap");
+    browser.screenshot("history-24h").await;
 
     // The read-out: the point under the pointer, with its min, mean and max.
     let canvas = browser
