@@ -2,8 +2,8 @@
 // presence, latest sample) and keeps every element on screen true to it.
 //
 // The other modules each do one job (connection.js the socket, chart.js the chart, gauges.js the
-// bars, beep.js the Beep button, credentials.js the id and token, share.js the view-only links,
-// history.js the chart's 1 h / 24 h / 30 d ranges, auditlog.js the operators' Log panel);
+// bars, beep.js the Beep button, credentials.js the id and token, share.js the view-only links);
+// history.js the chart's 1 h / 24 h / 30 d ranges, auditlog.js the operators' Log panel;
 // this file routes the relay's messages to them and renders the state that depends on time
 // passing: the reconnect countdown, the age of the last sample (marked stale once it is 2 s late
 // for the reporting interval in force, which `presence.interval_ms` says) and how long the desktop
@@ -100,12 +100,12 @@ const memory = new MemoryGauge({
   percent: $('memory-percent'),
   bar: $('memory-bar'),
 });
+const ranges = new HistoryView({ onLive: (live) => live && chart.invalidate() });
+const auditLog = new AuditLog();
 const connection = new RelayConnection({ onStatus: statusChanged, onMessage: received });
 /** Called when the relay refuses the view's credentials (app.js checks whether still signed in). */
 let onRefused = () => {};
 const share = new ShareControl();
-const ranges = new HistoryView({ onLive: (live) => live && chart.invalidate() });
-const auditLog = new AuditLog();
 const beep = new BeepControl({
   button: $('beep'),
   status: $('beep-status'),
