@@ -3,11 +3,13 @@
 //
 // The other modules each do one job (connection.js the socket, chart.js the chart, gauges.js the
 // bars, beep.js the Beep button, credentials.js the id and token, share.js the view-only links);
-// history.js the chart's 1 h / 24 h / 30 d ranges, auditlog.js the operators' Log panel;
 // this file routes the relay's messages to them and renders the state that depends on time
 // passing: the reconnect countdown, the age of the last sample (marked stale once it is 2 s late
 // for the reporting interval in force, which `presence.interval_ms` says) and how long the desktop
 // has been offline.
+//
+// Two more modules hook in with a line each: history.js (the chart's 1 h / 24 h / 30 d ranges from
+// the relay's store) and auditlog.js (the operators' Log panel).
 //
 // app.js opens it in one of three modes: `single` (today's page: the id and token form, a token
 // from the link), `signed-in` (a card of the grid was opened: the socket proves itself with the
