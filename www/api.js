@@ -1,7 +1,8 @@
 // api.js — the relay's HTTP API as the page uses it (docs/protocol.md, "The HTTP API").
 //
 // Every call goes to the page's own origin with the session cookie (same-origin fetch sends it;
-// it is HttpOnly, so this page never sees its value). Answers are parsed once here: a success
+// it is HttpOnly, so this page never sees its value), or, for the reads a token or view-only link
+// page makes (history), with `Authorization: Bearer <token>`. Answers are parsed once here: a success
 // gives the JSON body (or null for 204), a refusal throws an ApiError carrying the relay's
 // `{"error":code,"message":…}`, the status and, for 429, the Retry-After seconds — so each caller
 // only decides what to say.
@@ -22,13 +23,14 @@ export class ApiError extends Error {
   }
 }
 
-async function call(method, path, body) {
+async function call(method, path, body, token = '') {
   const init = {
     method,
     credentials: 'same-origin',
     cache: 'no-store',
     headers: { Accept: 'application/json' },
   };
+  if (token) init.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -78,3 +80,20 @@ export const revokeShare = (id) => call('DELETE', `/api/shares/${encodeURICompon
 
 /** Adds a desktop id: `{id, token, relay, command}` (the exact install line). */
 export const addDesktop = (id) => call('POST', '/api/desktops', { id });
+
+/**
+ * A desktop's cpu history: `{id, from, to, step, points: [[ts, min, mean, max]…], memory_used}`.
+ * `step` null lets the relay choose; `token` '' uses the cookie (or nothing, anonymously).
+ * 404 `no_store` when the relay keeps no history.
+ */
+export function history(id, from, to, step = null, token = '') {
+  const query = new URLSearchParams({ id, from: String(Math.floor(from)), to: String(Math.ceil(to)) });
+  if (step !== null) query.set('step', String(step));
+  return call('GET', `/api/history?${query}`, undefined, token);
+}
+
+/** The desktop's audit records since `since`: `{desktop, since, records, more}` (operators). */
+export function audit(desktop, since, token = '') {
+  const query = new URLSearchParams({ desktop, since: String(Math.floor(since)) });
+  return call('GET', `/api/audit?${query}`, undefined, token);
+}

@@ -9,6 +9,9 @@
 // for the reporting interval in force, which `presence.interval_ms` says) and how long the desktop
 // has been offline.
 //
+// Two more modules hook in with a line each: history.js (the chart's 1 h / 24 h / 30 d ranges from
+// the relay's store) and auditlog.js (the operators' Log panel).
+//
 // app.js opens it in one of three modes: `single` (today's page: the id and token form, a token
 // from the link), `signed-in` (a card of the grid was opened: the socket proves itself with the
 // session cookie) and `share` (a view-only link: its token, no form, no Beep). Beep is offered
@@ -25,6 +28,8 @@ import { setText } from './dom.js';
 import { CoreBars, MemoryGauge } from './gauges.js';
 import { errorWords, OFFLINE_WORDS } from './words.js';
 import { ShareControl } from './share.js';
+import { HistoryView } from './history.js';
+import { AuditLog } from './auditlog.js';
 
 /** A sample this much later than the reporting interval in force is marked stale. */
 const LATE_MS = 2_000;
@@ -101,6 +106,8 @@ const memory = new MemoryGauge({
   percent: $('memory-percent'),
   bar: $('memory-bar'),
 });
+const ranges = new HistoryView({ onLive: (live) => live && chart.invalidate() });
+const auditLog = new AuditLog();
 const connection = new RelayConnection({ onStatus: statusChanged, onMessage: received });
 /** Called when the relay refuses the view's credentials (app.js checks whether still signed in). */
 let onRefused = () => {};
@@ -411,6 +418,7 @@ function renderRole() {
   const canShare = state.mode === 'signed-in' && role === 'operator'
     && state.connection.state === 'connected';
   share.setDesktop(canShare ? state.credentials.id : null);
+  auditLog.setDesktop(role === 'operator' ? state.credentials : null);
 }
 
 function resetDesktopView() {
@@ -433,6 +441,7 @@ function useCredentials(credentials) {
   if (state.credentials === null || state.credentials.id !== credentials.id) resetDesktopView();
   state.credentials = credentials;
   state.role = null;
+  ranges.setDesktop(credentials);
   renderRole();
   ui.idInput.value = credentials.id;
   ui.tokenInput.value = credentials.token;
@@ -512,6 +521,8 @@ export function showBadId(id) {
 export function closeDetail() {
   if (state.connection.state !== 'disconnected') connection.disconnect('You left this desktop.');
   share.setDesktop(null);
+  ranges.setDesktop(null);
+  auditLog.setDesktop(null);
   state.credentials = null;
   setText(ui.title, 'deskbridge');
 }

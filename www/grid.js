@@ -12,6 +12,9 @@
 //   window moved are redrawn, each on its own small canvas. Cards off screen are skipped by the
 //   browser too (`content-visibility: auto` in style.css).
 // - Samples live in fixed-size ring buffers, so memory does not grow with time.
+// - A card's line covers the last hour: sparkhistory.js fetches the hour from the relay's store
+//   (4 requests at a time) when the card first comes on screen; live samples are appended, merged
+//   to one per 4 s so the hour fits the ring.
 //
 // Order: online first, then added desktops waiting for their first connection, then offline;
 // by id within each (natural order: desk-2 before desk-10).
@@ -20,10 +23,16 @@ import { setText } from './dom.js';
 import { ago, bytes, clockTime, duration, percent } from './format.js';
 import { SampleRing } from './ring.js';
 import { SPARK_WINDOW_MS, drawSparkline, sparkColors } from './sparkline.js';
+import { SparkHistory } from './sparkhistory.js';
 import { OFFLINE_WORDS, WAITING_WORDS } from './words.js';
 
-/** Samples kept per desktop: the sparkline's window at one a second, plus a little. */
-const RING_CAPACITY = 320;
+/** Samples kept per desktop: the sparkline's hour at one per MERGE_MS, plus a little. */
+const RING_CAPACITY = 960;
+/** Live samples closer together than this share one slot of the ring (the newest value wins). */
+const MERGE_MS = 4_000;
+/** Samples further apart than this (or 2.5 reporting intervals, or 2 history steps) are not
+ * joined by a line. */
+const GAP_MS = 5_000;
 /** A sparkline redraws at least this often while on screen (the window slides with time). */
 const SLIDE_MS = 2_000;
 /** Status texts ("since … · 3 min ago") are refreshed this often. */
@@ -52,13 +61,20 @@ export class FleetGrid {
     this.colors = null;
     this.frameCallback = () => this.render();
     this.generation = 0;
+    this.spark = new SparkHistory({
+      onPoints: (id, points, step) => this.hour(id, points, step),
+      isWanted: (id) => this.desks.get(id)?.onScreen === true,
+    });
 
     this.onScreen = new IntersectionObserver((entries) => {
       for (const entry of entries) {
         const desk = entry.target.desk;
         if (desk === undefined) continue;
         desk.onScreen = entry.isIntersecting;
-        if (desk.onScreen) desk.sparkDirty = true;
+        if (desk.onScreen) {
+          desk.sparkDirty = true;
+          this.spark.want(desk.id);
+        }
       }
       this.schedule();
     }, { rootMargin: '200px 0px' });
@@ -122,6 +138,7 @@ export class FleetGrid {
   clear() {
     for (const desk of this.desks.values()) this.dropElements(desk);
     this.desks.clear();
+    this.spark.reset();
     this.dirty.clear();
     this.orderDirty = true;
     this.schedule();
@@ -202,6 +219,10 @@ export class FleetGrid {
         cadenceMs: null,
         unwatched: false,
         ring: new SampleRing(RING_CAPACITY),
+        /** When the ring's newest slot was opened (see MERGE_MS). */
+        slotStart: -Infinity,
+        /** The step of the hour fetched from the store (ms), or null before (or without) it. */
+        historyStep: null,
         /** Arrival minus the desktop's `ts`: its clock's offset from ours (plus the transit). */
         skew: 0,
         el: null,
@@ -240,12 +261,13 @@ export class FleetGrid {
     if (valid.length === 0) return;
     const now = Date.now();
     const last = valid[valid.length - 1];
-    desk.ring.clear();
-    valid.forEach((s, i) => {
-      // Samples without `ts` (the prototype's) are taken as one a second, ending now.
-      const t = Number.isFinite(s.ts) ? s.ts : now - desk.skew - (valid.length - 1 - i) * 1000;
-      desk.ring.push(Math.max(t, desk.ring.lastTime()), s.value);
-    });
+    // Samples without `ts` (the prototype's) are taken as one a second, ending now.
+    const times = valid.map((s, i) => (Number.isFinite(s.ts)
+      ? s.ts : now - desk.skew - (valid.length - 1 - i) * 1000));
+    // What the ring holds from then on is replaced; the hour from the store before it stays.
+    desk.ring.dropFrom(times[0]);
+    desk.slotStart = -Infinity;
+    valid.forEach((s, i) => this.append(desk, times[i], s.value));
     this.figures(desk, last);
     // The history's cadence is the interval the desktop reported at before this grid came.
     const gap = valid.length > 1 && Number.isFinite(last.ts) && Number.isFinite(valid[valid.length - 2].ts)
@@ -263,7 +285,7 @@ export class FleetGrid {
       desk.skew = arrival - cpu.ts;
       t = cpu.ts;
     }
-    desk.ring.push(Math.max(t, desk.ring.lastTime()), cpu.value);
+    this.append(desk, t, cpu.value);
     this.figures(desk, cpu);
     desk.cadenceMs = desk.intervalMs;
     desk.unwatched = false;
@@ -275,6 +297,37 @@ export class FleetGrid {
     } else {
       this.changed(desk, false);
     }
+  }
+
+  /** Appends a sample to the card's ring, merging it into the newest slot if within MERGE_MS. */
+  append(desk, time, value) {
+    const t = Math.max(time, desk.ring.lastTime());
+    if (desk.ring.length > 0 && t - desk.slotStart < MERGE_MS) {
+      desk.ring.replaceLast(t, value);
+    } else {
+      desk.ring.push(t, value);
+      desk.slotStart = t;
+    }
+  }
+
+  /** The last hour from the store for `id` (`[ts, min, mean, max]` points): the mean goes in
+   * before the samples the ring already holds. */
+  hour(id, points, step) {
+    const desk = this.desks.get(id);
+    if (desk === undefined) return;
+    const ring = desk.ring;
+    const firstKept = ring.length > 0 ? ring.timeAt(0) : Infinity;
+    const kept = [];
+    for (let i = 0; i < ring.length; i += 1) kept.push([ring.timeAt(i), ring.valueAt(i)]);
+    ring.clear();
+    for (const p of points) {
+      if (Array.isArray(p) && Number.isFinite(p[0]) && Number.isFinite(p[2]) && p[0] < firstKept
+          && p[0] >= ring.lastTime()) ring.push(p[0], p[2]);
+    }
+    for (const [t, v] of kept) ring.push(Math.max(t, ring.lastTime()), v);
+    desk.historyStep = step;
+    desk.sparkDirty = true;
+    this.schedule();
   }
 
   figures(desk, sample) {
@@ -450,8 +503,10 @@ export class FleetGrid {
       canvas.height = h;
     }
     if (this.colors === null) this.colors = sparkColors(this.list);
+    const gapMs = Math.max(GAP_MS, 2.5 * (desk.intervalMs ?? 1_000),
+      desk.historyStep === null ? 0 : 2 * desk.historyStep + 1);
     const points = drawSparkline(canvas, desk.width, desk.height, dpr, desk.ring,
-      now - desk.skew, this.colors, SPARK_WINDOW_MS);
+      now - desk.skew, this.colors, SPARK_WINDOW_MS, gapMs);
     if (points !== desk.points) {
       desk.points = points;
       canvas.dataset.points = String(points);

@@ -1,15 +1,16 @@
-// sparkline.js — one card's CPU line of the last minutes, drawn on a small canvas on a time axis.
+// sparkline.js — one card's CPU line of the last hour, drawn on a small canvas on a time axis.
 //
 // A pure drawing function: the grid decides when (only for cards on screen whose samples or
 // time window moved, once per animation frame) and owns the canvases' sizes and the theme's
 // colours, read once for all cards. x is time (`now - windowMs` at the left edge, `now` at the
 // right), so a desktop reporting every 10 s and one reporting every second look alike in time,
-// and a pause shows as a break in the line (samples further apart than GAP_MS are not joined).
+// and a pause shows as a break in the line (samples further apart than `gapMs` are not joined:
+// the grid widens it for a slow cadence and for the store's one-minute points).
 // y is fixed at 0–100 %: cards compare at a glance.
 
 /** How far back a card's line reaches. */
-export const SPARK_WINDOW_MS = 5 * 60_000;
-/** Samples further apart than this are not joined by a line. */
+export const SPARK_WINDOW_MS = 60 * 60_000;
+/** Samples further apart than this are not joined by a line, unless the caller says otherwise. */
 const GAP_MS = 5_000;
 
 /** The theme's colours for the sparklines, read from CSS custom properties of `el`. */
@@ -28,7 +29,7 @@ export function sparkColors(el) {
  * has set to `width` × `height` CSS pixels × `dpr`. Returns the number of samples in the window.
  */
 export function drawSparkline(canvas, width, height, dpr, ring, now, colors,
-  windowMs = SPARK_WINDOW_MS) {
+  windowMs = SPARK_WINDOW_MS, gapMs = GAP_MS) {
   const ctx = canvas.getContext('2d');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, width, height);
@@ -50,7 +51,7 @@ export function drawSparkline(canvas, width, height, dpr, ring, now, colors,
   while (first < ring.length && ring.timeAt(first) < start) first += 1;
   const shown = ring.length - first;
   // The newest sample before the window joins the line to the left edge.
-  if (first > 0 && ring.timeAt(first) - ring.timeAt(first - 1) <= GAP_MS) first -= 1;
+  if (first > 0 && first < ring.length && ring.timeAt(first) - ring.timeAt(first - 1) <= gapMs) first -= 1;
   if (shown === 0) return 0;
 
   ctx.lineJoin = 'round';
@@ -59,7 +60,7 @@ export function drawSparkline(canvas, width, height, dpr, ring, now, colors,
   ctx.fillStyle = colors.fill;
   let runStart = first;
   for (let i = first; i < ring.length; i += 1) {
-    const endsHere = i === ring.length - 1 || ring.timeAt(i + 1) - ring.timeAt(i) > GAP_MS;
+    const endsHere = i === ring.length - 1 || ring.timeAt(i + 1) - ring.timeAt(i) > gapMs;
     if (!endsHere) continue;
     drawRun(ctx, ring, runStart, i, xOf, yOf, height);
     runStart = i + 1;

@@ -266,6 +266,30 @@ async fn a_prototype_desktop_is_shown_and_a_wrong_token_is_explained() {
         !displayed("memory").await,
         "no memory for a value-only desktop"
     );
+    // This relay keeps no history (no store): asked for an hour, the page says so and stays live.
+    browser
+        .client
+        .find(fantoccini::Locator::Css(
+            "#chart-ranges button[data-range=\"1h\"]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until("no history said", WAIT, || async {
+            browser.text("chart-note").await == "History is not kept on this relay."
+        })
+        .await;
+    assert_eq!(
+        browser
+            .js("const g = document.getElementById('chart-ranges'); \
+                 return [g.dataset.range, g.querySelector('[data-range=\"1h\"]').disabled]")
+            .await,
+        serde_json::json!(["live", true])
+    );
+    assert!(displayed("chart").await, "the live chart stays");
 
     // A relay that requires tokens refuses a forged one, and the page says so in words.
     let strict_keys = keys("k", 1);

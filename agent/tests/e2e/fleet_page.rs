@@ -20,11 +20,11 @@ use crate::chromium::Browser;
 use crate::harness::{capture_to_file, relay_config, AgentProcess, Home, FAST};
 
 const WAIT: Duration = Duration::from_secs(20);
-const ALICE: (&str, &str) = ("alice", "alice's long password");
-const VIC: (&str, &str) = ("vic", "vic's long password");
+pub(crate) const ALICE: (&str, &str) = ("alice", "alice's long password");
+pub(crate) const VIC: (&str, &str) = ("vic", "vic's long password");
 
 /// A users file with alice (operator) and vic (viewer), both of `alice-*`.
-fn write_users(path: &Path) -> Users {
+pub(crate) fn write_users(path: &Path) -> Users {
     let mut users = Users::default();
     let mine = Patterns::parse("alice-*").unwrap();
     users
@@ -36,12 +36,12 @@ fn write_users(path: &Path) -> Users {
 }
 
 /// One real agent for `id`, in its own HOME whose sound goes to `played.raw`.
-struct Desktop {
+pub(crate) struct Desktop {
     _home: Home,
     agent: AgentProcess,
 }
 
-fn agent(keys: &KeySet, relay: SocketAddr, id: &str) -> Desktop {
+pub(crate) fn agent(keys: &KeySet, relay: SocketAddr, id: &str) -> Desktop {
     let home = Home::new();
     capture_to_file(&home, &home.path().join("played.raw"));
     let token = mint(keys, id, ClientMode::Desktop);
@@ -59,7 +59,7 @@ async fn view(browser: &Browser) -> String {
         .to_owned()
 }
 
-async fn wait_view(browser: &Browser, wanted: &str) {
+pub(crate) async fn wait_view(browser: &Browser, wanted: &str) {
     browser
         .wait_js(
             &format!("the {wanted} view"),
@@ -98,7 +98,7 @@ async fn sign_in_refusal(browser: &Browser) -> (String, String) {
     )
 }
 
-async fn sign_in(browser: &Browser, (user, password): (&str, &str)) {
+pub(crate) async fn sign_in(browser: &Browser, (user, password): (&str, &str)) {
     submit_sign_in(browser, user, password).await;
     wait_view(browser, "grid").await;
 }
@@ -112,7 +112,7 @@ async fn grid_ids(browser: &Browser) -> Vec<String> {
 }
 
 /// Waits until the grid shows exactly `ids` (any order).
-async fn wait_grid(browser: &Browser, ids: &[&str]) {
+pub(crate) async fn wait_grid(browser: &Browser, ids: &[&str]) {
     let mut wanted: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
     wanted.sort();
     browser
@@ -171,7 +171,7 @@ async fn wait_live(browser: &Browser, ids: &[&str]) {
         .await;
 }
 
-async fn click_css(browser: &Browser, css: &str) {
+pub(crate) async fn click_css(browser: &Browser, css: &str) {
     browser
         .client
         .find(Locator::Css(css))
@@ -191,7 +191,7 @@ async fn value_of(browser: &Browser, id: &str) -> String {
         .to_owned()
 }
 
-async fn text_of(browser: &Browser, id: &str) -> String {
+pub(crate) async fn text_of(browser: &Browser, id: &str) -> String {
     browser
         .js(&format!(
             "return document.getElementById('{id}').textContent"
@@ -229,7 +229,7 @@ async fn beep_by_hand(browser: &Browser, id: &str) -> String {
 
 /// Console errors other than the browser's own notes on API refusals the page expects (401 from
 /// /api/session while signed out, 403 for an id outside the patterns, a closed share link).
-async fn unexpected_console_errors(browser: &Browser) -> Vec<String> {
+pub(crate) async fn unexpected_console_errors(browser: &Browser) -> Vec<String> {
     browser
         .console_errors()
         .await
