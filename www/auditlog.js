@@ -3,7 +3,7 @@
 // The relay's audit log (`GET /api/audit?desktop=&since=`, operators of the desktop only) comes
 // oldest first, at most 1,000 records a page; the panel asks for the last 7 days, follows `more`
 // for a few pages, and lists the newest 200 records newest first, one line each:
-// "12:03 · alice · beep · delivered". It is fetched when the panel opens and every 15 s while it
+// "12:03 · alice · beep · done". It is fetched when the panel opens and every 15 s while it
 // stays open, never while closed; a relay without a store (404 `no_store`) is said so.
 
 import { audit } from './api.js';

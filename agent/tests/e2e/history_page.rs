@@ -265,7 +265,7 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
             "the beep in the log",
             WAIT,
             "return Array.from(document.querySelectorAll('#log-list li'), li => li.textContent)\
-             .some(t => t.endsWith(' · alice · beep · delivered'))",
+             .some(t => t.endsWith(' · alice · beep · done'))",
         )
         .await;
     assert_eq!(
