@@ -168,12 +168,13 @@ impl RunningRelay {
         graceful_shutdown(&handle, &state, &shutdown).await;
         // What it knew of every desktop, for the next start (with `--data-dir`).
         let _ = state.matchmaker.send(SaveKnown).await;
+        // The store's last batch, after the sessions that fed it have gone and before the NATS
+        // connection a cluster's store (JetStream) writes through is closed.
+        state.store.close().await;
         if let Some(cluster) = cluster {
             let _ = state.matchmaker.send(LeaveCluster).await;
             cluster.close().await;
         }
-        // The store's last batch, after the sessions that fed it have gone.
-        state.store.close().await;
         server
             .await
             .map_err(|e| io::Error::other(format!("server task failed: {e}")))?

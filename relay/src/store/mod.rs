@@ -262,7 +262,10 @@ impl Store {
                 .await;
             }
             Some(Backend::JetStream(store, ..)) => {
-                if store.queue.send(Item::Close(done)).await.is_ok() {
+                // A writer that cannot keep up has a full queue: waiting for room without a bound
+                // kept a stopping relay alive for minutes.
+                let queued = tokio::time::timeout(CLOSE_WAIT, store.queue.send(Item::Close(done)));
+                if matches!(queued.await, Ok(Ok(()))) {
                     let _ = blocking(move || {
                         let _ = finished.recv_timeout(CLOSE_WAIT);
                         Ok(())
