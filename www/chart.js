@@ -10,6 +10,7 @@
 // The canvas carries data-points = the number of samples inside the visible window, which the
 // browser tests read.
 
+import { fitToDevice } from './canvas.js';
 import { SampleRing } from './ring.js';
 
 const WINDOW_MS = 60_000;
@@ -128,16 +129,9 @@ export class CpuChart {
   draw() {
     this.frame = 0;
     const canvas = this.canvas;
-    const cssWidth = canvas.clientWidth;
-    const cssHeight = canvas.clientHeight;
-    if (cssWidth === 0 || cssHeight === 0) return; // not laid out (hidden); the observer calls back
-    const dpr = window.devicePixelRatio || 1;
-    const pixelWidth = Math.round(cssWidth * dpr);
-    const pixelHeight = Math.round(cssHeight * dpr);
-    if (canvas.width !== pixelWidth || canvas.height !== pixelHeight) {
-      canvas.width = pixelWidth;
-      canvas.height = pixelHeight;
-    }
+    const fitted = fitToDevice(canvas);
+    if (fitted === null) return; // not laid out (hidden); the observer calls back
+    const { cssWidth, cssHeight, dpr } = fitted;
     if (this.colors === null) this.colors = this.readColors();
     const colors = this.colors;
     const ctx = this.ctx;

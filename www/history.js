@@ -15,6 +15,7 @@
 // data-gaps (breaks in the line) and data-state (loading|ready|error).
 
 import { history as fetchHistory } from './api.js';
+import { fitToDevice } from './canvas.js';
 import { setText } from './dom.js';
 import { percent } from './format.js';
 
@@ -295,16 +296,9 @@ export class HistoryView {
     this.frame = 0;
     const canvas = this.canvas;
     if (canvas.hidden) return;
-    const cssWidth = canvas.clientWidth;
-    const cssHeight = canvas.clientHeight;
-    if (cssWidth === 0 || cssHeight === 0) return;
-    const dpr = window.devicePixelRatio || 1;
-    const pw = Math.round(cssWidth * dpr);
-    const ph = Math.round(cssHeight * dpr);
-    if (canvas.width !== pw || canvas.height !== ph) {
-      canvas.width = pw;
-      canvas.height = ph;
-    }
+    const fitted = fitToDevice(canvas);
+    if (fitted === null) return;
+    const { cssWidth, cssHeight, dpr } = fitted;
     if (this.colors === null) this.colors = this.readColors();
     const colors = this.colors;
     const ctx = this.ctx;

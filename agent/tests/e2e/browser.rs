@@ -128,17 +128,7 @@ async fn the_page_shows_the_desktop_live_beeps_it_and_survives_restarts() {
     assert!(!browser.text("memory").await.is_empty());
 
     // Beep: played for real, confirmed on the page.
-    browser
-        .wait_until("Beep enabled", WAIT, || async {
-            browser.is_enabled("beep").await
-        })
-        .await;
-    browser.click("beep").await;
-    browser
-        .wait_until("the beep played", WAIT, || async {
-            browser.attr("beep-status", "data-state").await.as_deref() == Some("played")
-        })
-        .await;
+    browser.beep_until_played(WAIT).await;
     assert!(browser.text("beep-status").await.contains("played"));
     agent
         .wait_for_log("beep played", Duration::from_secs(5))

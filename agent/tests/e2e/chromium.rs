@@ -119,6 +119,19 @@ impl Browser {
             .unwrap_or(false)
     }
 
+    /// Waits for the Beep button, presses it, and waits until the page says the tone played.
+    pub async fn beep_until_played(&self, within: Duration) {
+        self.wait_until("Beep enabled", within, || async {
+            self.is_enabled("beep").await
+        })
+        .await;
+        self.click("beep").await;
+        self.wait_until("the beep played", within, || async {
+            self.attr("beep-status", "data-state").await.as_deref() == Some("played")
+        })
+        .await;
+    }
+
     pub async fn click(&self, id: &str) {
         self.client
             .find(Locator::Id(id))

@@ -318,17 +318,7 @@ async fn people_sign_in_see_their_desktops_act_by_role_share_and_add() {
         .unwrap()
         .as_str()
         .ends_with("#id=alice-1"));
-    browser
-        .wait_until("Beep enabled", WAIT, || async {
-            browser.is_enabled("beep").await
-        })
-        .await;
-    browser.click("beep").await;
-    browser
-        .wait_until("the beep played", WAIT, || async {
-            browser.attr("beep-status", "data-state").await.as_deref() == Some("played")
-        })
-        .await;
+    browser.beep_until_played(WAIT).await;
     desktops[0]
         .agent
         .wait_for_log("beep played", Duration::from_secs(5))

@@ -247,17 +247,7 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
         .await;
 
     // The operator beeps; the Log panel lists it.
-    browser
-        .wait_until("Beep enabled", WAIT, || async {
-            browser.is_enabled("beep").await
-        })
-        .await;
-    browser.click("beep").await;
-    browser
-        .wait_until("the beep played", WAIT, || async {
-            browser.attr("beep-status", "data-state").await.as_deref() == Some("played")
-        })
-        .await;
+    browser.beep_until_played(WAIT).await;
     assert!(browser.displayed("log-card").await, "operators have a Log");
     browser.click("log-toggle").await;
     browser
