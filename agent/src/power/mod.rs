@@ -11,12 +11,20 @@
 //! user's login session is ending, which is what stops an agent started at login.
 //!
 //! Linux: logind over the system D-Bus ([`logind`]), with a delay inhibitor lock so the message
-//! leaves before the machine sleeps. Elsewhere nothing is watched yet (macOS power notifications
-//! and Windows `WM_POWERBROADCAST` are the next step): those desktops show `lost` while asleep, as
-//! before.
+//! leaves before the machine sleeps. macOS: IOKit's system power notifications (`macos`: sleep
+//! and wake; shutdown and logout stop the agent with SIGTERM, read as `quit`). Windows: a hidden
+//! window's `WM_POWERBROADCAST` and `WM_ENDSESSION` (`windows`: sleep, wake, shutdown, logout).
+//! The last two run on a thread of their own and reach the agent through [`bridge`]. Elsewhere
+//! nothing is watched: those desktops show `lost` while asleep.
 
+#[cfg(any(target_os = "macos", windows, test))]
+mod bridge;
 #[cfg(target_os = "linux")]
 mod logind;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(windows)]
+mod windows;
 
 use actix::Addr;
 use deskbridge_protocol::OfflineReason;
@@ -27,7 +35,14 @@ use crate::agent::Agent;
 pub struct Watcher {
     #[cfg(target_os = "linux")]
     handle: tokio::task::JoinHandle<()>,
+    #[cfg(any(target_os = "macos", windows))]
+    thread: Option<(platform::Listener, tokio::task::JoinHandle<()>)>,
 }
+
+#[cfg(target_os = "macos")]
+use macos as platform;
+#[cfg(windows)]
+use windows as platform;
 
 /// Starts watching the machine's power state for `agent`, where the platform allows it. Never
 /// fails: without a way to watch, the agent works as before.
@@ -38,7 +53,16 @@ pub fn watch(agent: Addr<Agent>) -> Watcher {
             handle: actix::spawn(logind::listen(agent)),
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(any(target_os = "macos", windows))]
+    {
+        let (bridge, inbox) = bridge::bridge();
+        let thread = platform::listen(bridge).map(|listener| {
+            let forwarding = bridge::forward(inbox, agent.clone().recipient(), agent.recipient());
+            (listener, actix::spawn(forwarding))
+        });
+        Watcher { thread }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     {
         let _ = agent;
         log::debug!("sleep and shutdown are not watched on this platform");
@@ -54,6 +78,12 @@ impl Watcher {
         {
             self.handle.abort();
             let _ = self.handle.await;
+        }
+        #[cfg(any(target_os = "macos", windows))]
+        if let Some((listener, forwarding)) = self.thread {
+            listener.stop();
+            forwarding.abort();
+            let _ = forwarding.await;
         }
     }
 }
