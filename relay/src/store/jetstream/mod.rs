@@ -44,6 +44,11 @@ impl JetStore {
         Self { queue, js }
     }
 
+    /// The JetStream context, for readers outside this module (`store/presence/`).
+    pub fn context(&self) -> &jetstream::Context {
+        &self.js
+    }
+
     pub async fn history(
         &self,
         id: &ClientId,
