@@ -1,6 +1,7 @@
 //! The store of a cluster: NATS JetStream, the engine the cluster already runs, so every node
 //! answers every range and a killed node loses nothing JetStream acknowledged. Three streams
-//! (`DESKBRIDGE_SAMPLES`, `DESKBRIDGE_MINUTES`, `DESKBRIDGE_AUDIT`), one subject per desktop
+//! (`DESKBRIDGE_SAMPLES`, `DESKBRIDGE_MINUTES`, `DESKBRIDGE_AUDIT`; and `DESKBRIDGE_PRESENCE`,
+//! written here but defined and read in `store/presence/jetstream.rs`), one subject per desktop
 //! in each ([`wire`]), retention by JetStream's own `max_age`; replication is the operator's
 //! stream setting (`num_replicas`), which the relay keeps.
 //!
