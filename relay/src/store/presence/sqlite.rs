@@ -95,7 +95,12 @@ pub fn offline(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::store::config::StoreConfig;
     use crate::store::schema;
+    use crate::store::writer::Writer;
     use deskbridge_protocol::{ClientId, OfflineReason};
 
     fn change(id: &str, ts: u64, gone: Option<OfflineReason>) -> PresenceChange {
@@ -124,7 +129,12 @@ mod tests {
         let got: Vec<_> = got.iter().map(|o| (o.from, o.to, o.reason)).collect();
         assert_eq!(got, [(1_000, Some(2_000), "sleep"), (3_000, None, "lost")]);
         assert!(offline(&mut conn, "c", 0, 10_000).unwrap().is_empty());
-        cleanup(&conn, 2_500).unwrap();
+        // The store thread's cleanup deletes them by the minute aggregates' retention.
+        let mut config = StoreConfig::new(dir.path());
+        config.retention_minutes = Duration::from_millis(7_500);
+        let mut writer = Writer::new(conn, config, Arc::new(metrics));
+        writer.cleanup(10_000).unwrap();
+        let mut conn = schema::connect(&dir.path().join("s.sqlite3")).unwrap();
         let got = offline(&mut conn, "a", 0, 10_000).unwrap();
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].from, 3_000);
