@@ -5,19 +5,26 @@
 // shown in the live chart's place: the min–max band and the mean line on a true time axis, the
 // line broken wherever two points are further apart than about two steps (the desktop was
 // offline; docs/protocol.md, "Gaps"), and a read-out of the point under the pointer (hover, or
-// tap on a touch screen; with the canvas focused, the arrow keys, Home and End). A range shown is fetched again every 30 s. A relay without a store
+// tap on a touch screen; with the canvas focused, the arrow keys, Home and End). Where the relay
+// says when and why the desktop was away (`offline`), the gap is a band drawn by its reason and
+// the read-out inside it says so ("desktop asleep 22:10–06:45"; gaps.js); the keys stop on it
+// too. A range shown is fetched again every 30 s. A relay without a store
 // answers 404 `no_store`: the page says so once and stays on Live.
 //
 // Drawing is cheap on purpose: one canvas, redrawn in one animation frame only when the data,
 // its size, the theme or the pointer's point changed; the points live in two typed arrays.
 //
 // The canvas carries, for the tests: data-range (1h|24h|30d), data-points (points drawn),
-// data-gaps (breaks in the line) and data-state (loading|ready|error).
+// data-gaps (breaks in the line), data-offline (the reasons of the offline bands drawn, in time
+// order, space-separated) and data-state (loading|ready|error).
 
 import { history as fetchHistory } from './api.js';
 import { fitToDevice } from './canvas.js';
 import { setText } from './dom.js';
 import { percent } from './format.js';
+import {
+  drawGaps, gapAt, gapColors, gapWords, parseGaps,
+} from './gaps.js';
 
 /** Each long range: its span and how its axis is labelled. */
 const RANGES = {
@@ -59,6 +66,27 @@ export function runsOf(times, count, limit) {
   return runs;
 }
 
+/**
+ * The keyboard's stops: every point and every offline band, in time order; a point `i` is `i`,
+ * band `g` is `-(g + 1)`.
+ */
+export function stopsOf(times, count, gaps) {
+  const stops = new Int32Array(count + gaps.length);
+  let g = 0;
+  let k = 0;
+  for (let i = 0; i < count; i += 1) {
+    while (g < gaps.length && gaps[g].from <= times[i]) {
+      stops[k] = -(g + 1);
+      k += 1;
+      g += 1;
+    }
+    stops[k] = i;
+    k += 1;
+  }
+  for (; g < gaps.length; g += 1, k += 1) stops[k] = -(g + 1);
+  return stops;
+}
+
 /** An axis label for `t`: a clock time for a day or less, a date beyond. */
 function axisLabel(t, rangeMs) {
   const when = new Date(t);
@@ -95,6 +123,8 @@ export class HistoryView {
     /** The answer drawn: times and [min, mean, max] in typed arrays, its range and gap limit. */
     this.data = null;
     this.hover = -1;
+    /** The offline band under the read-out (an index into data.gaps), or -1. */
+    this.hoverGap = -1;
     /** Where the pointer is (css x on the canvas), or null: kept across a refresh. */
     this.pointerX = null;
     this.frame = 0;
@@ -148,6 +178,7 @@ export class HistoryView {
     this.canvas.dataset.state = 'loading';
     this.canvas.dataset.points = '0';
     this.canvas.dataset.gaps = '0';
+    this.canvas.dataset.offline = '';
     this.invalidate();
     this.load();
     this.timer = window.setInterval(() => this.load(), REFRESH_MS);
@@ -207,8 +238,20 @@ export class HistoryView {
     });
     const step = Number.isFinite(answer?.step) ? answer.step : null;
     const limit = gapLimit(step);
+    const gaps = parseGaps(answer, from, to);
     return {
-      times, lows, means, highs, n, from, to, rangeMs, step, runs: runsOf(times, n, limit),
+      times,
+      lows,
+      means,
+      highs,
+      n,
+      from,
+      to,
+      rangeMs,
+      step,
+      runs: runsOf(times, n, limit),
+      gaps,
+      stops: stopsOf(times, n, gaps),
     };
   }
 
@@ -217,9 +260,15 @@ export class HistoryView {
     this.pointerX = x;
     let index = -1;
     const d = this.data;
+    const width = Math.max(1, this.canvas.clientWidth - PAD.left - PAD.right);
+    const t = d === null || x === null ? NaN : d.from + ((x - PAD.left) / width) * (d.to - d.from);
+    const gap = d === null ? -1 : gapAt(d.gaps, t);
+    if (gap >= 0) {
+      // Inside an offline band: it says when and why.
+      this.show(-1, gap);
+      return;
+    }
     if (x !== null && d !== null && d.n > 0) {
-      const width = Math.max(1, this.canvas.clientWidth - PAD.left - PAD.right);
-      const t = d.from + ((x - PAD.left) / width) * (d.to - d.from);
       // The nearest point in time, if the pointer is not over a gap.
       let lo = 0;
       let hi = d.n - 1;
@@ -236,32 +285,48 @@ export class HistoryView {
     this.show(index);
   }
 
-  /** The keyboard: arrows move the read-out a point (Shift: ten), Home/End, Escape hides it. */
+  /**
+   * The keyboard: arrows move the read-out a stop — a point or an offline band — (Shift: ten),
+   * Home/End, Escape hides it.
+   */
   key(event) {
     const d = this.data;
-    if (d === null || d.n === 0) return;
+    if (d === null || d.stops.length === 0) return;
+    const last = d.stops.length - 1;
+    const current = this.hoverGap >= 0 ? -(this.hoverGap + 1) : this.hover;
+    const shown = this.hover >= 0 || this.hoverGap >= 0;
+    const at = shown ? d.stops.indexOf(current) : last + 1;
     const by = event.shiftKey ? 10 : 1;
-    const at = this.hover >= 0 ? this.hover : d.n;
-    let index;
+    let stop;
     switch (event.key) {
-      case 'ArrowLeft': index = Math.max(0, at - by); break;
-      case 'ArrowRight': index = this.hover < 0 ? d.n - 1 : Math.min(d.n - 1, at + by); break;
-      case 'Home': index = 0; break;
-      case 'End': index = d.n - 1; break;
-      case 'Escape': index = -1; break;
+      case 'ArrowLeft': stop = Math.max(0, at - by); break;
+      case 'ArrowRight': stop = shown ? Math.min(last, at + by) : last; break;
+      case 'Home': stop = 0; break;
+      case 'End': stop = last; break;
+      case 'Escape': stop = -1; break;
       default: return;
     }
     event.preventDefault();
     this.pointerX = null;
-    this.show(index);
+    if (stop < 0) this.show(-1);
+    else if (d.stops[stop] >= 0) this.show(d.stops[stop]);
+    else this.show(-1, -d.stops[stop] - 1);
   }
 
-  /** Shows the read-out of point `index` (-1: none). */
-  show(index) {
+  /** Shows the read-out of point `index`, or of offline band `gap` (both -1: none). */
+  show(index, gap = -1) {
     const d = this.data;
-    if (index === this.hover) return;
+    if (index === this.hover && gap === this.hoverGap) return;
     this.hover = index;
-    if (index < 0) {
+    this.hoverGap = gap;
+    delete this.readout.dataset.reason;
+    if (gap >= 0) {
+      const band = d.gaps[gap];
+      setText(this.readout, gapWords(band));
+      this.readout.dataset.ts = String(band.went);
+      this.readout.dataset.reason = band.reason;
+      this.readout.hidden = false;
+    } else if (index < 0) {
       this.readout.hidden = true;
       setText(this.readout, '');
       delete this.readout.dataset.ts;
@@ -289,6 +354,7 @@ export class HistoryView {
       grid: get('--chart-grid', 'rgba(127, 127, 127, 0.25)'),
       text: get('--chart-text', '#6b7280'),
       font: style.fontFamily || 'sans-serif',
+      gaps: gapColors(style),
     };
   }
 
@@ -338,13 +404,25 @@ export class HistoryView {
       ctx.fillText(k === TICKS ? 'now' : axisLabel(t, rangeMs), xOf(t), top + height + 6);
     }
 
-    if (d === null || d.n === 0) {
+    if (d !== null && d.gaps.length > 0) {
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(left, top, width, height);
+      ctx.clip();
+      drawGaps(ctx, d.gaps, xOf, top, height, colors.gaps, this.hoverGap);
+      ctx.restore();
+    }
+    if (d === null || (d.n === 0 && d.gaps.length === 0)) {
       ctx.fillStyle = colors.text;
       ctx.font = `13px ${colors.font}`;
       ctx.textAlign = 'center';
       ctx.textBaseline = 'middle';
       const words = d === null ? 'Loading the history…' : 'No history in this period';
       ctx.fillText(words, left + width / 2, top + height / 2);
+      this.publish(0, 0);
+      return;
+    }
+    if (d.n === 0) {
       this.publish(0, 0);
       return;
     }
@@ -400,6 +478,8 @@ export class HistoryView {
     if (canvas.dataset.gaps !== String(gaps)) canvas.dataset.gaps = String(gaps);
     const words = RANGES[this.range]?.words ?? '';
     const d = this.data;
+    const reasons = d === null ? '' : d.gaps.map((g) => g.reason).join(' ');
+    if (canvas.dataset.offline !== reasons) canvas.dataset.offline = reasons;
     let label = `CPU use over ${words}: no data in this period`;
     if (d !== null && d.n > 0) {
       let low = Infinity;
@@ -412,6 +492,11 @@ export class HistoryView {
       }
       label = `CPU use over ${words}: lowest ${Math.round(low)}%, average ${Math.round(sum / d.n)}%, `
         + `highest ${Math.round(high)}%${gaps > 0 ? `, ${gaps} ${gaps === 1 ? 'gap' : 'gaps'} while offline` : ''}`;
+    }
+    if (d !== null && d.gaps.length > 0) {
+      // The reasons in words too, for a screen reader (the first few).
+      const told = d.gaps.slice(0, 3).map(gapWords).join('; ');
+      label += `; ${told}${d.gaps.length > 3 ? ` and ${d.gaps.length - 3} more offline periods` : ''}`;
     }
     if (canvas.getAttribute('aria-label') !== label) canvas.setAttribute('aria-label', label);
   }

@@ -14,6 +14,7 @@ mod commands;
 mod demo;
 mod fleet_page;
 mod harness;
+mod history_gaps;
 mod history_page;
 mod install;
 mod liveness;

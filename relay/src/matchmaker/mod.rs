@@ -629,6 +629,8 @@ impl Matchmaker {
     /// Seats a desktop (replacing this node's, which is told) and gives it its viewers.
     fn seat_desktop(&mut self, client_id: &ClientId, desktop: Member) -> Peers {
         let cluster = self.cluster.as_ref().map(|c| c.node.clone());
+        // Back: closes the gap the store's charts show (a no-op without a store).
+        self.store.presence(client_id, None);
         let room = self.room(client_id);
         let session = desktop.session();
         if let Some(old) = room.seat_desktop(desktop, deskbridge_protocol::unix_millis()) {
@@ -759,6 +761,7 @@ impl Handler<Leave> for Matchmaker {
             ClientMode::Desktop => {
                 let left = room.unseat_desktop(leave.session, leave.reason);
                 if left {
+                    self.store.presence(&leave.client_id, room.offline_reason);
                     if let Some(link) = &room.link {
                         link.send(Control::Desktop(None));
                     }

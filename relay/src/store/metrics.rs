@@ -18,6 +18,8 @@ use prometheus_client::registry::Registry;
 pub enum Kind {
     Sample,
     Audit,
+    /// A desktop's departure or return (`store/presence/`).
+    Presence,
 }
 
 /// Why it was dropped.
@@ -43,6 +45,7 @@ impl Kind {
         match self {
             Kind::Sample => "sample",
             Kind::Audit => "audit",
+            Kind::Presence => "presence",
         }
     }
 }
@@ -62,14 +65,14 @@ struct KindLabel {
 #[derive(Debug, Default)]
 pub struct StoreMetrics {
     /// `[kind][reason]`.
-    dropped: [[Counter; 2]; 2],
-    written: [Counter; 2],
+    dropped: [[Counter; 2]; 3],
+    written: [Counter; 3],
     batches: Counter,
     /// When the store last complained in the log (Unix seconds).
     last_complaint: AtomicU64,
 }
 
-const KINDS: [Kind; 2] = [Kind::Sample, Kind::Audit];
+const KINDS: [Kind; 3] = [Kind::Sample, Kind::Audit, Kind::Presence];
 const REASONS: [DropReason; 2] = [DropReason::QueueFull, DropReason::WriteFailed];
 
 impl StoreMetrics {
@@ -78,7 +81,7 @@ impl StoreMetrics {
         let dropped_family = Family::<DropLabels, Counter>::default();
         registry.register(
             "store_dropped",
-            "Cpu samples and audit records not stored, by kind and reason (relaying is unaffected)",
+            "Cpu samples, audit records and presence changes not stored, by kind and reason (relaying is unaffected)",
             dropped_family.clone(),
         );
         let dropped = KINDS.map(|k| {
@@ -94,7 +97,7 @@ impl StoreMetrics {
         let written_family = Family::<KindLabel, Counter>::default();
         registry.register(
             "store_written",
-            "Cpu samples and audit records written to the store, by kind",
+            "Cpu samples, audit records and presence changes written to the store, by kind",
             written_family.clone(),
         );
         let written = KINDS.map(|k| {

@@ -1,7 +1,8 @@
 //! The relay's embedded store (`serve --data-dir`): every desktop's cpu history (raw samples for
 //! a day, one-minute aggregates for a month) and the audit log, in one SQLite database in WAL
 //! mode that people can open with `sqlite3` — or, in a cluster, in NATS JetStream
-//! ([`jetstream`]), so every node answers every range.
+//! ([`jetstream`]), so every node answers every range. Beside them, when each desktop was offline
+//! and why ([`presence`]), for the charts' gaps.
 //!
 //! The contract with the rest of the relay: **relaying never waits for the store.** Sessions
 //! hand samples and audit records to [`Store::record`] / [`Store::audit`], which only `try_send`
@@ -17,6 +18,7 @@
 pub mod config;
 pub mod jetstream;
 pub mod metrics;
+pub mod presence;
 pub mod query;
 pub mod record;
 pub mod schema;

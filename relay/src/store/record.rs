@@ -1,10 +1,10 @@
-//! What goes into the store, as it travels through the store's queue: cpu samples and audit
-//! records. Built on the relay's hot path, so each is a few small fields and no I/O.
+//! What goes into the store, as it travels through the store's queue: cpu samples, audit
+//! records and presence changes. Built on the relay's hot path, so each is a few small fields and no I/O.
 
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use deskbridge_protocol::{Authentication, ClientId, Cpu};
+use deskbridge_protocol::{Authentication, ClientId, Cpu, OfflineReason};
 use serde_json::{json, Value};
 
 /// How far in the past an agent's own `ts` may be and still be believed; older samples (an
@@ -158,11 +158,23 @@ impl AuditRecord {
     }
 }
 
+/// One presence change of one desktop (`store/presence/`): it left this node, or joined it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresenceChange {
+    pub id: ClientId,
+    /// Unix ms, the relay's clock.
+    pub ts: u64,
+    /// Why it went; `None`: it came back.
+    pub gone: Option<OfflineReason>,
+}
+
 /// What the store's queue carries.
 #[derive(Debug)]
 pub enum Item {
     Sample(Sample),
     Audit(AuditRecord),
+    /// A desktop left or came back (`store/presence/`).
+    Presence(PresenceChange),
     /// Write what is pending and stop; answered when done.
     Close(std::sync::mpsc::Sender<()>),
 }

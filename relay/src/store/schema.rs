@@ -113,6 +113,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         });
     }
     conn.execute_batch(SCHEMA)?;
+    super::presence::table::create(&conn)?;
     conn.pragma_update(None, "user_version", VERSION)?;
     Ok(conn)
 }

@@ -51,6 +51,7 @@ impl Writer {
     pub fn run(mut self, rx: Receiver<Item>) {
         let mut samples = Vec::new();
         let mut audits = Vec::new();
+        let mut presence = Vec::new();
         let mut batch_since: Option<Instant> = None;
         let mut next_rollup = Instant::now() + self.config.rollup_interval;
         // A relay that was stopped for a while has old data to delete: clean up soon after start.
@@ -70,6 +71,7 @@ impl Writer {
                         match item {
                             Item::Sample(s) => samples.push(s),
                             Item::Audit(a) => audits.push(a),
+                            Item::Presence(p) => presence.push(p),
                             Item::Close(done) => {
                                 closing = Some(done);
                                 break;
@@ -93,6 +95,8 @@ impl Writer {
                 self.flush(&mut samples, &mut audits);
                 batch_since = None;
             }
+            // Presence changes are rare and a chart's gap wants them soon: written as they come.
+            super::presence::sqlite::flush(&mut self.conn, &mut presence, &self.metrics);
             if closing.is_some() || ended {
                 self.maintain(false);
                 self.finish(closing);
@@ -271,6 +275,7 @@ impl Writer {
         }
         self.conn
             .execute("DELETE FROM audit WHERE ts < ?1", [audit])?;
+        super::presence::sqlite::cleanup(&self.conn, minutes)?;
         Ok(())
     }
 

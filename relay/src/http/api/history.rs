@@ -2,7 +2,9 @@
 //! page's charts. Times are Unix milliseconds; `step` is `raw`, a number of milliseconds (below
 //! a minute: raw samples; otherwise whole minutes of aggregates), or absent (the relay picks one
 //! for at most ~2,000 points). The answer:
-//! `{"id","from","to","step","points":[[ts,min,mean,max],…],"memory_used":[…]}`.
+//! `{"id","from","to","step","points":[[ts,min,mean,max],…],"memory_used":[…],
+//! "offline":[{"from","to","reason"},…]}`, the last the intervals the desktop was offline (and
+//! why) overlapping the range, so a chart's gap can say what it was.
 //!
 //! The store runs the query off the actix workers (a blocking thread for SQLite, a network request
 //! for JetStream).
@@ -15,6 +17,7 @@ use super::desktop_access::{desktop_access, Records};
 use super::error::ApiError;
 use super::params::{bad_request, client_id, internal, no_store, params};
 use crate::state::RelayState;
+use crate::store::presence::Offline;
 use crate::store::query::{History, Step, MAX_POINTS};
 use crate::store::record::now_ms;
 
@@ -36,6 +39,7 @@ struct Answer {
     to: u64,
     #[serde(flatten)]
     history: History,
+    offline: Vec<Offline>,
 }
 
 pub async fn history(
@@ -77,12 +81,17 @@ pub async fn history(
             ));
         }
     }
-    let found = state
-        .store
-        .history(&id, from, to, step)
-        .await
+    // Both at once: the points and the gaps' reasons are independent reads.
+    let (found, offline) = futures_util::join!(
+        state.store.history(&id, from, to, step),
+        state.store.offline(&id, from, to)
+    );
+    let found = found
         .map_err(|e| internal("history query", e))?
         .ok_or_else(no_store)?;
+    let offline = offline
+        .map_err(|e| internal("offline query", e))?
+        .unwrap_or_default();
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(Answer {
@@ -90,5 +99,6 @@ pub async fn history(
             from,
             to,
             history: found,
+            offline,
         }))
 }

@@ -1,6 +1,7 @@
 //! The store of a cluster: NATS JetStream, the engine the cluster already runs, so every node
 //! answers every range and a killed node loses nothing JetStream acknowledged. Three streams
-//! (`DESKBRIDGE_SAMPLES`, `DESKBRIDGE_MINUTES`, `DESKBRIDGE_AUDIT`), one subject per desktop
+//! (`DESKBRIDGE_SAMPLES`, `DESKBRIDGE_MINUTES`, `DESKBRIDGE_AUDIT`; and `DESKBRIDGE_PRESENCE`,
+//! written here but defined and read in `store/presence/jetstream.rs`), one subject per desktop
 //! in each ([`wire`]), retention by JetStream's own `max_age`; replication is the operator's
 //! stream setting (`num_replicas`), which the relay keeps.
 //!
@@ -42,6 +43,11 @@ impl JetStore {
         let (queue, rx) = mpsc::channel(config.queue.max(1));
         tokio::spawn(writer::run(js.clone(), config.clone(), metrics, rx));
         Self { queue, js }
+    }
+
+    /// The JetStream context, for readers outside this module (`store/presence/`).
+    pub fn context(&self) -> &jetstream::Context {
+        &self.js
     }
 
     pub async fn history(

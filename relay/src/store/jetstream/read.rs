@@ -28,7 +28,7 @@ fn failed(e: impl std::fmt::Display) -> StoreError {
 
 /// Reads `stream`'s messages on `subject` stored from `start_ms` on, handing each payload and
 /// its stored time (Unix ms) to `keep` until it returns `false` or the stream has no more.
-async fn read(
+pub(crate) async fn read(
     js: &jetstream::Context,
     stream: &str,
     subject: String,

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use super::wire::{self, Minute, RawSample};
 use crate::store::config::StoreConfig;
 use crate::store::metrics::{DropReason, Kind, StoreMetrics};
+use crate::store::presence::jetstream as presence;
 use crate::store::query::{AuditEntry, MINUTE_MS};
 use crate::store::record::{now_ms, AuditRecord, Item, Sample};
 
@@ -66,6 +67,11 @@ pub async fn run(
             item = rx.recv() => match item {
                 Some(Item::Sample(sample)) => w.sample(sample).await,
                 Some(Item::Audit(record)) => w.audit(record).await,
+                Some(Item::Presence(change)) => {
+                    let subject = presence::subject(&change.id);
+                    let message = presence::Message::of(&change);
+                    w.publish(Some(Kind::Presence), subject, &message).await;
+                }
                 Some(Item::Close(done)) => {
                     w.flush_minutes(u64::MAX).await;
                     let _ = tokio::time::timeout(CLOSE_WAIT, w.drain(0)).await;
@@ -198,6 +204,7 @@ async fn ensure_streams(js: &jetstream::Context, c: &StoreConfig, metrics: &Stor
         (wire::SAMPLES, "samples", c.retention_raw),
         (wire::MINUTES, "minutes", c.retention_minutes),
         (wire::AUDIT, "audit", c.retention_audit),
+        (presence::STREAM, presence::KIND, c.retention_minutes),
     ] {
         let result = match js.get_stream(name).await {
             Ok(existing) => {
