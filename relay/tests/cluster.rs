@@ -267,10 +267,7 @@ async fn why_a_desktop_went_reaches_viewers_on_other_nodes() {
     let mut on_b = Client::join(b.addr(), "sleepy", "web").await;
     on_b.expect_presence("online", 1).await;
     desktop.expect_presence("online", 1).await;
-    desktop
-        .send(r#"{"event":"going_away","reason":"sleep"}"#)
-        .await;
-    drop(desktop);
+    desktop.go_away("sleep").await;
     let asleep = on_b.expect_presence("offline", 1).await;
     assert_eq!(asleep["reason"], "sleep", "{asleep}");
 

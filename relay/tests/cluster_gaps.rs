@@ -39,10 +39,7 @@ async fn a_gaps_reason_crosses_nodes() {
     let mut desktop = Client::join(a.addr(), "desk", "desktop").await;
     let mut web = Client::join(b.addr(), "desk", "web").await;
     web.expect_presence("online", 1).await;
-    desktop
-        .send(r#"{"event":"going_away","reason":"sleep"}"#)
-        .await;
-    drop(desktop);
+    desktop.go_away("sleep").await;
     assert_eq!(web.expect_presence("offline", 1).await["reason"], "sleep");
     let _desktop = Client::join(b.addr(), "desk", "desktop").await;
     web.expect_presence("online", 1).await;

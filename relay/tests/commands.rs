@@ -341,9 +341,7 @@ async fn a_waiting_command_waits_through_a_sleep() {
     let relay = start_relay(config(&k));
     let (mut alice, _) = viewer(relay.addr(), &k).await;
     let mut desk = desktop(relay.addr(), &k).await;
-    desk.send(r#"{"event":"going_away","reason":"sleep"}"#)
-        .await;
-    drop(desk);
+    desk.go_away("sleep").await;
     loop {
         let presence = alice.next_named("presence").await;
         if presence["reason"] == "sleep" {

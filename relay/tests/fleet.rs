@@ -254,8 +254,7 @@ async fn api_desktops_lists_what_the_caller_may_see() {
     a1.send(r#"{"event":"cpu","value":42.5}"#).await;
     // Going away with a reason: listed offline, with it.
     let mut a2 = a2;
-    a2.send(r#"{"event":"going_away","reason":"sleep"}"#).await;
-    drop(a2);
+    a2.go_away("sleep").await;
 
     let viewer = fleet_token(&keys, "alice-*", Role::Viewer);
     let deadline = std::time::Instant::now() + WAIT;

@@ -48,10 +48,7 @@ async fn a_restarted_relay_still_knows_its_desktops_and_says_lost_for_the_connec
     let _up = Client::join_with_token(addr, id, "desktop", Some(&t)).await;
     let (id, t) = desktop("nap-1");
     let mut napper = Client::join_with_token(addr, id, "desktop", Some(&t)).await;
-    napper
-        .send(r#"{"event":"going_away","reason":"sleep"}"#)
-        .await;
-    drop(napper);
+    napper.go_away("sleep").await;
     let added = api(
         addr,
         &operator(&keys),

@@ -238,6 +238,18 @@ impl Client {
         error
     }
 
+    /// Leaves as the agent does: `going_away` with `reason`, a normal close frame, then waits
+    /// (at most [`WAIT`]) for the relay's close. Dropping the client right after sending would
+    /// race: with the relay's frames still unread, the kernel answers the close with a reset,
+    /// which may discard the `going_away` before the relay reads it.
+    pub async fn go_away(&mut self, reason: &str) {
+        self.send(&format!(r#"{{"event":"going_away","reason":"{reason}"}}"#))
+            .await;
+        self.send_message(Message::Close(Some(CloseCode::Normal.into())))
+            .await;
+        self.expect_close_within(WAIT).await;
+    }
+
     /// Waits for the close frame and returns its code, skipping text frames.
     pub async fn expect_close(&mut self) -> Option<CloseCode> {
         loop {

@@ -35,6 +35,10 @@ pub struct Entry {
     pub since: u64,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub waiting: bool,
+    /// Set by [`KnownFile::load`] on a desktop that was online when the file was written: the
+    /// relay stopped under it, so its departure (`lost`, at `since`) was never recorded.
+    #[serde(skip)]
+    pub cut: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,6 +103,7 @@ impl KnownFile {
                             reason: Some(OfflineReason::Lost),
                             since: saved_at,
                             waiting: false,
+                            cut: true,
                             ..e
                         },
                         false => e,
@@ -164,6 +169,7 @@ mod tests {
             reason,
             since: 5,
             waiting,
+            cut: false,
         }
     }
 
@@ -184,7 +190,7 @@ mod tests {
         write(&path, &text);
         let loaded = file.load();
         assert_eq!(loaded[0].reason, Some(OfflineReason::Lost));
-        assert!(!loaded[0].online && loaded[0].since >= 5);
+        assert!(!loaded[0].online && loaded[0].since >= 5 && loaded[0].cut);
         assert_eq!(
             loaded[1],
             entry("nap", false, Some(OfflineReason::Sleep), false)

@@ -79,6 +79,10 @@ pub struct Matchmaker {
     store: Store,
     /// With `--data-dir`: where [`Self::known`] outlives a restart.
     known_file: Option<KnownFile>,
+    /// Desktops the last run's `known.json` says were connected when it was written: their
+    /// departure (`lost`, since then) goes to the store once, on start, so a chart's gap after a
+    /// crash says why.
+    cut_off: Vec<(ClientId, u64)>,
     /// How often desktops are asked to report, by who watches them.
     report_intervals: ReportIntervals,
 }
@@ -146,9 +150,14 @@ impl ClusterSide {
 impl Matchmaker {
     pub fn new(config: &Config, metrics: Arc<Metrics>) -> Self {
         let known_file = config.data_dir.as_deref().map(KnownFile::in_dir);
-        let known = known_file
+        let loaded: Vec<_> = known_file.iter().flat_map(KnownFile::load).collect();
+        let cut_off = loaded
             .iter()
-            .flat_map(KnownFile::load)
+            .filter(|e| e.cut)
+            .map(|e| (e.id.clone(), e.since))
+            .collect();
+        let known = loaded
+            .into_iter()
             .map(|e| {
                 let known = Known {
                     reason: e.reason,
@@ -160,6 +169,7 @@ impl Matchmaker {
             .collect();
         Self {
             known_file,
+            cut_off,
             rooms: HashMap::new(),
             max_viewers: config.max_viewers_per_id,
             max_viewers_per_token: config.max_viewers_per_token,
@@ -173,6 +183,19 @@ impl Matchmaker {
             parked_books: HashMap::new(),
             store: Store::disabled(),
             report_intervals: ReportIntervals::from_config(config),
+        }
+    }
+
+    /// Records the departures a stop the relay could not see through left unrecorded (see
+    /// [`Self::cut_off`]). One relay only: in a cluster the desktop may have been connected to
+    /// another node all along, which would then never record it back.
+    fn record_cut_off(&mut self) {
+        let cut_off = std::mem::take(&mut self.cut_off);
+        if self.cluster.is_none() {
+            for (id, since) in cut_off {
+                self.store
+                    .presence_at(&id, Some(OfflineReason::Lost), since);
+            }
         }
     }
 
@@ -461,6 +484,7 @@ impl Actor for Matchmaker {
         // mailbox of the default size.
         ctx.set_mailbox_capacity(usize::MAX >> 1);
         ctx.run_interval(commands::SWEEP_EVERY, |act, _| act.sweep_books());
+        self.record_cut_off();
         if self.known_file.is_some() {
             ctx.run_interval(known_file::SAVE_EVERY, |act, _| {
                 if let Some((path, text)) = act.known_snapshot() {
@@ -819,6 +843,7 @@ impl Matchmaker {
                     reason: room.offline_reason.filter(|_| !room.online()),
                     since: room.since,
                     waiting: room.waiting && !room.online(),
+                    cut: false,
                 },
                 None => known_file::Entry {
                     id: id.clone(),
@@ -826,6 +851,7 @@ impl Matchmaker {
                     reason: known.reason,
                     since: known.since,
                     waiting: known.waiting,
+                    cut: false,
                 },
             })
             .collect();

@@ -91,10 +91,15 @@ impl Store {
     /// Queues a presence change of `id`, now: `gone` why its desktop left this node, `None` that
     /// one joined. Never blocks (a full queue drops it, counted).
     pub fn presence(&self, id: &ClientId, gone: Option<OfflineReason>) {
+        self.presence_at(id, gone, now_ms());
+    }
+
+    /// [`Self::presence`] at `ts` (Unix ms) rather than now: a change learnt of after the fact.
+    pub fn presence_at(&self, id: &ClientId, gone: Option<OfflineReason>, ts: u64) {
         if self.inner.is_some() {
             let change = PresenceChange {
                 id: id.clone(),
-                ts: now_ms(),
+                ts,
                 gone,
             };
             self.offer(Item::Presence(change), Kind::Presence);
