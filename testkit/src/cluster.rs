@@ -43,6 +43,8 @@ pub struct Nats {
     child: Option<Child>,
     /// JetStream's store; kept across [`Nats::restart`], as a real server's disk is.
     store: tempfile::TempDir,
+    /// A configuration file (`-c`) with JetStream settings, from [`Nats::start_with_jetstream`].
+    config: Option<PathBuf>,
 }
 
 impl Nats {
@@ -54,6 +56,26 @@ impl Nats {
             port,
             child: None,
             store,
+            config: None,
+        };
+        nats.restart();
+        nats
+    }
+
+    /// Starts a NATS server as [`Nats::start`] does, with `settings` (e.g. `max_file_store: 64KB`,
+    /// a JetStream that runs out of space) in its configuration file's `jetstream { … }` block.
+    pub fn start_with_jetstream(settings: &str) -> Self {
+        let port = free_port();
+        let store = tempfile::tempdir().expect("a temporary directory for JetStream");
+        let config = store.path().join("nats-server.conf");
+        // The store directory comes from `-sd`, as for every server of the test kit.
+        std::fs::write(&config, format!("jetstream {{\n  {settings}\n}}\n"))
+            .expect("write the nats-server configuration");
+        let mut nats = Self {
+            port,
+            child: None,
+            store,
+            config: Some(config),
         };
         nats.restart();
         nats
@@ -77,7 +99,11 @@ impl Nats {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let mut child = Command::new(nats_server_binary())
+            let mut command = Command::new(nats_server_binary());
+            if let Some(config) = &self.config {
+                command.arg("-c").arg(config);
+            }
+            let mut child = command
                 .args([
                     "-a",
                     "127.0.0.1",

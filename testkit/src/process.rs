@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a server process gets to log the address it listens on.
@@ -14,6 +15,8 @@ const START_WAIT: Duration = Duration::from_secs(10);
 pub struct RelayProcess {
     child: Child,
     addr: SocketAddr,
+    /// Every line it has logged on stderr so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl RelayProcess {
@@ -43,12 +46,15 @@ impl RelayProcess {
             .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = log.clone();
         // Keeps reading so the child never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.split("listening on http://").nth(1) {
                     let _ = tx.send(addr.trim().to_owned());
                 }
+                lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         });
         let addr = match rx.recv_timeout(START_WAIT) {
@@ -64,7 +70,13 @@ impl RelayProcess {
             addr: addr
                 .parse()
                 .unwrap_or_else(|e| panic!("listening address {addr:?}: {e}")),
+            log,
         }
+    }
+
+    /// The lines it has logged on stderr so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -32,9 +32,9 @@ const MAX_IN_FLIGHT: usize = 16_384;
 /// How long closing waits for the last acknowledgements.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-/// What an acknowledgement counts as: a sample or an audit record, or nothing (a minute's
-/// aggregate, derived from samples already counted).
-type Ack = Pin<Box<dyn std::future::Future<Output = (Option<Kind>, bool)> + Send>>;
+/// What an acknowledgement counts as (a sample or an audit record, or nothing: a minute's
+/// aggregate, derived from samples already counted), and JetStream's refusal if it refused.
+type Ack = Pin<Box<dyn std::future::Future<Output = (Option<Kind>, Result<(), String>)> + Send>>;
 
 struct Writer {
     js: jetstream::Context,
@@ -80,7 +80,7 @@ pub async fn run(
                 }
                 None => return,
             },
-            Some((kind, ok)) = w.acks.next(), if !w.acks.is_empty() => w.count(kind, ok),
+            Some((kind, result)) = w.acks.next(), if !w.acks.is_empty() => w.count(kind, result),
             _ = tick.tick() => {
                 if !w.ready {
                     w.ready = ensure_streams(&w.js, &w.config, &w.metrics).await;
@@ -146,7 +146,7 @@ impl Writer {
         record: &impl serde::Serialize,
     ) {
         if !self.ready {
-            self.count(kind, false);
+            self.count(kind, Err("its streams are not set up yet".to_owned()));
             return;
         }
         let payload = match serde_json::to_vec(record) {
@@ -159,13 +159,11 @@ impl Writer {
         match self.js.publish(subject, payload).await {
             Ok(ack) => {
                 let ack = ack.into_future();
-                self.acks
-                    .push(Box::pin(async move { (kind, ack.await.is_ok()) }));
+                self.acks.push(Box::pin(async move {
+                    (kind, ack.await.map(|_| ()).map_err(|e| e.to_string()))
+                }));
             }
-            Err(e) => {
-                self.count(kind, false);
-                self.complain(&e);
-            }
+            Err(e) => self.count(kind, Err(e.to_string())),
         }
     }
 
@@ -173,26 +171,24 @@ impl Writer {
     async fn drain(&mut self, left: usize) {
         while self.acks.len() > left {
             match self.acks.next().await {
-                Some((kind, ok)) => self.count(kind, ok),
+                Some((kind, result)) => self.count(kind, result),
                 None => break,
             }
         }
     }
 
-    fn count(&self, kind: Option<Kind>, ok: bool) {
-        match kind {
-            Some(kind) if ok => self.metrics.written(kind).inc(),
-            Some(kind) => self.metrics.dropped(kind, DropReason::WriteFailed).inc(),
-            None => 0,
+    /// Counts a record written or dropped; a drop is logged with JetStream's reason (out of
+    /// space, no answer…), at most once a minute.
+    fn count(&self, kind: Option<Kind>, result: Result<(), String>) {
+        match (kind, &result) {
+            (Some(kind), Ok(())) => self.metrics.written(kind).inc(),
+            (Some(kind), Err(_)) => self.metrics.dropped(kind, DropReason::WriteFailed).inc(),
+            (None, _) => 0,
         };
-        if !ok && self.metrics.may_complain() {
-            log::error!("store: JetStream did not take a record (dropped; relaying goes on; logged once a minute)");
-        }
-    }
-
-    fn complain(&self, e: &dyn std::fmt::Display) {
-        if self.metrics.may_complain() {
-            log::error!("store: publishing to JetStream failed (logged once a minute): {e}");
+        if let Err(e) = result {
+            if self.metrics.may_complain() {
+                log::error!("store: JetStream did not take a record (dropped; relaying goes on; logged once a minute): {e}");
+            }
         }
     }
 }
