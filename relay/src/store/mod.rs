@@ -17,6 +17,9 @@
 pub mod config;
 pub mod jetstream;
 pub mod metrics;
+pub mod migrate;
+pub mod open;
+pub mod packed;
 pub mod query;
 pub mod record;
 pub mod schema;
@@ -36,6 +39,7 @@ use rusqlite::Connection;
 use config::StoreConfig;
 use jetstream::JetStore;
 use metrics::{DropReason, Kind, StoreMetrics};
+use open::OpenMinutes;
 use query::{AuditEntry, History, Step};
 use record::{now_ms, AuditRecord, Item, Sample};
 use schema::StoreError;
@@ -61,6 +65,8 @@ enum Backend {
 struct Inner {
     queue: SyncSender<Item>,
     metrics: Arc<StoreMetrics>,
+    /// The writer's open minutes, read by queries.
+    open: Arc<OpenMinutes>,
     config: StoreConfig,
     readers: Mutex<Vec<Connection>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -94,7 +100,8 @@ impl Store {
             conn.pragma_update(None, "max_page_count", pages)?;
         }
         let (queue, rx) = mpsc::sync_channel(config.queue.max(1));
-        let writer = Writer::new(conn, config.clone(), metrics.clone());
+        let open = Arc::new(OpenMinutes::default());
+        let writer = Writer::new(conn, config.clone(), metrics.clone(), open.clone())?;
         let thread = std::thread::Builder::new()
             .name("store".to_owned())
             .spawn(move || writer.run(rx))
@@ -107,6 +114,7 @@ impl Store {
             inner: Some(Backend::Sqlite(Arc::new(Inner {
                 queue,
                 metrics,
+                open,
                 config: config.clone(),
                 readers: Mutex::new(Vec::new()),
                 thread: Mutex::new(Some(thread)),
@@ -215,7 +223,10 @@ impl Store {
             Some(Backend::Sqlite(inner)) => {
                 let (inner, id) = (inner.clone(), id.clone());
                 blocking(move || {
-                    inner.with_reader(|conn| query::history(conn, id.as_str(), from, to, step))
+                    inner.with_reader(|conn| {
+                        let open = &inner.open;
+                        query::history(conn, open, id.as_str(), from, to, step, raw_kept_from)
+                    })
                 })
                 .await
                 .map(Some)
