@@ -122,15 +122,17 @@ impl Store {
         })
     }
 
-    /// The cluster's store in JetStream, through the cluster's NATS connection. Never fails:
-    /// until NATS answers and JetStream is on, records are dropped and counted. Must run inside
-    /// a tokio runtime.
-    pub fn open_jetstream(
+    /// The cluster's store in JetStream, through the cluster's NATS connection, as cluster
+    /// node `node`: its crash journal is that node's, read back when a node of the same id
+    /// starts again (every node of a cluster has its own id). Never fails: until NATS answers
+    /// and JetStream is on, records are dropped and counted. Must run inside a tokio runtime.
+    pub fn open_jetstream_node(
         client: async_nats::Client,
+        node: &str,
         config: &StoreConfig,
         metrics: Arc<StoreMetrics>,
     ) -> Self {
-        let store = JetStore::start(client, config, metrics.clone());
+        let store = JetStore::start(client, node, config, metrics.clone());
         log::info!("store: NATS JetStream");
         Self {
             inner: Some(Backend::JetStream(Arc::new(store), metrics, config.clone())),

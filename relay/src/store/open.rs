@@ -10,8 +10,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::packed::{self, PackError, Packed};
 use super::packed::MINUTE_MS;
+use super::packed::{self, PackError, Packed};
+
+/// A minute is written this long after it ended (both back ends), so samples a little late
+/// still find it open; later ones are merged into the written minute.
+pub const GRACE_MS: u64 = 5_000;
 
 /// A minute's running aggregate: min, max and sum of `value`, and of memory in use.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -159,7 +163,14 @@ mod tests {
         let mut minutes = Minutes::new();
         let s = |ts, value| {
             let mut b = Vec::new();
-            packed::push(&mut b, &Packed { ts, value, memory_used: Some(10) });
+            packed::push(
+                &mut b,
+                &Packed {
+                    ts,
+                    value,
+                    memory_used: Some(10),
+                },
+            );
             b
         };
         add(&mut minutes, "a", 0, &s(1000, 10.0), 3).unwrap();
@@ -169,7 +180,10 @@ mod tests {
         assert!(add(&mut minutes, "a", 0, &[0x80], 6).is_err());
         let a = of(&minutes, "a", 0, 120_000);
         assert_eq!(a.len(), 2);
-        assert_eq!((a[0].1.agg.n, a[0].1.agg.low, a[0].1.agg.high), (2, 10.0, 30.0));
+        assert_eq!(
+            (a[0].1.agg.n, a[0].1.agg.low, a[0].1.agg.high),
+            (2, 10.0, 30.0)
+        );
         assert_eq!(a[0].1.journal, (3, 4));
         assert_eq!(of(&minutes, "a", 60_500, 61_000).len(), 1);
         assert_eq!(due(&minutes, 64_999, 5000), Vec::<u64>::new());

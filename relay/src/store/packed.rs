@@ -131,6 +131,7 @@ pub fn for_each(
 }
 
 /// Every record of a packing of `minute`, in the order packed.
+#[cfg(test)]
 pub fn unpack(minute: u64, bytes: &[u8]) -> Result<Vec<Packed>, PackError> {
     let mut out = Vec::with_capacity(bytes.len() / 12);
     for_each(minute, bytes, |s| out.push(s))?;
@@ -138,7 +139,10 @@ pub fn unpack(minute: u64, bytes: &[u8]) -> Result<Vec<Packed>, PackError> {
 }
 
 /// A batch of `minute`: each desktop's id and its samples of that minute, packed.
-pub fn pack_batch<'a>(minute: u64, entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+pub fn pack_batch<'a>(
+    minute: u64,
+    entries: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Vec<u8> {
     let mut out = Vec::new();
     put_varint(&mut out, minute / MINUTE_MS);
     for (id, samples) in entries {
@@ -206,10 +210,26 @@ mod tests {
 
     fn samples() -> Vec<Packed> {
         vec![
-            Packed { ts: M, value: 0.0, memory_used: None },
-            Packed { ts: M + 1234, value: 12.345_678_9, memory_used: Some(8_000_000_000) },
-            Packed { ts: M + 59_999, value: 100.0, memory_used: Some(0) },
-            Packed { ts: M + 30_000, value: -1.5, memory_used: Some(u64::MAX) },
+            Packed {
+                ts: M,
+                value: 0.0,
+                memory_used: None,
+            },
+            Packed {
+                ts: M + 1234,
+                value: 12.345_678_9,
+                memory_used: Some(8_000_000_000),
+            },
+            Packed {
+                ts: M + 59_999,
+                value: 100.0,
+                memory_used: Some(0),
+            },
+            Packed {
+                ts: M + 30_000,
+                value: -1.5,
+                memory_used: Some(u64::MAX),
+            },
         ]
     }
 
@@ -223,7 +243,14 @@ mod tests {
         // 16-ish bytes a sample: 3 + 8 + a memory varint.
         assert!(bytes.len() < 4 * 22, "{} bytes", bytes.len());
         let mut more = Vec::new();
-        push(&mut more, &Packed { ts: M + 5, value: 7.0, memory_used: None });
+        push(
+            &mut more,
+            &Packed {
+                ts: M + 5,
+                value: 7.0,
+                memory_used: None,
+            },
+        );
         let joined = [bytes.clone(), more].concat();
         let all = unpack(M, &joined).unwrap();
         assert_eq!(all.len(), 5);
@@ -254,7 +281,10 @@ mod tests {
                 assert!(got.len() < samples().len());
             }
         }
-        assert_eq!(unpack(M, &bytes[..bytes.len() - 1]), Err(PackError::Truncated));
+        assert_eq!(
+            unpack(M, &bytes[..bytes.len() - 1]),
+            Err(PackError::Truncated)
+        );
         assert_eq!(unpack(M, &[0xff; 11]), Err(PackError::Overlong));
         let mut far = Vec::new();
         put_varint(&mut far, 60_000 << 1);

@@ -10,11 +10,11 @@ use serde_json::json;
 
 use super::config::StoreConfig;
 use super::metrics::{Kind, StoreMetrics};
+use super::open::{OpenMinutes, GRACE_MS};
 use super::query::{self, Step};
 use super::record::{AuditKind, AuditRecord, Sample};
 use super::schema;
-use super::open::OpenMinutes;
-use super::writer::{Writer, GRACE_MS};
+use super::writer::Writer;
 use super::Store;
 
 const T0: u64 = 1_700_000_000_000 / 3_600_000 * 3_600_000; // an hour boundary: buckets align to it
@@ -87,9 +87,8 @@ fn minute_aggregates_are_exact_open_written_and_with_late_samples() {
     let history = |conn: &mut rusqlite::Connection, step, from, to| {
         query::history(conn, &open, "a", from, to, step, 0).unwrap()
     };
-    let minutes = |conn: &mut rusqlite::Connection| {
-        history(conn, Step::Buckets(60_000), T0, T0 + 120_000)
-    };
+    let minutes =
+        |conn: &mut rusqlite::Connection| history(conn, Step::Buckets(60_000), T0, T0 + 120_000);
     let before = minutes(&mut conn);
     assert_eq!(before.points, expected, "open minutes, from memory");
     assert_eq!(before.memory_used, vec![Some(200.0), None]);
@@ -98,10 +97,19 @@ fn minute_aggregates_are_exact_open_written_and_with_late_samples() {
     w.write(&[], &[], T0 + 60_000 + GRACE_MS, false).unwrap();
     assert_eq!(count(&conn, "raw"), 2);
     assert_eq!(count(&conn, "journal"), 1);
-    assert_eq!(minutes(&mut conn).points, expected, "half written, half open");
+    assert_eq!(
+        minutes(&mut conn).points,
+        expected,
+        "half written, half open"
+    );
     // A late sample of minute 0 merges into its rows.
-    w.write(&[sample("a", T0 + 30_000, 30.0, None)], &[], T0 + 100_000, false)
-        .unwrap();
+    w.write(
+        &[sample("a", T0 + 30_000, 30.0, None)],
+        &[],
+        T0 + 100_000,
+        false,
+    )
+    .unwrap();
     let late = vec![(T0, 10.0, 30.0, 60.0), (T0 + 60_000, 5.0, 5.0, 5.0)];
     assert_eq!(minutes(&mut conn).points, late, "(10+20+60+30)/4 = 30");
     assert_eq!(count(&conn, "raw"), 2, "appended to its row");
@@ -119,8 +127,13 @@ fn minute_aggregates_are_exact_open_written_and_with_late_samples() {
         ]
     );
     let recent = history(&mut conn, Step::Raw, T0 + 1500, T0 + 120_000);
-    assert_eq!(recent.points.len(), 4, "raw from rows and from memory, ranged");
-    let unknown = query::history(&mut conn, &open, "nobody", T0, T0 + 60_000, Step::Raw, 0).unwrap();
+    assert_eq!(
+        recent.points.len(),
+        4,
+        "raw from rows and from memory, ranged"
+    );
+    let unknown =
+        query::history(&mut conn, &open, "nobody", T0, T0 + 60_000, Step::Raw, 0).unwrap();
     assert!(unknown.points.is_empty());
 }
 
@@ -130,7 +143,10 @@ fn the_journal_is_read_back_after_a_kill_and_a_clean_stop_empties_it() {
     let config = StoreConfig::new(dir.path());
     let (mut w, _) = writer(&dir, config.clone());
     let now = super::record::now_ms();
-    let batch = [sample("a", now - 1000, 10.0, Some(5)), sample("a", now, 20.0, None)];
+    let batch = [
+        sample("a", now - 1000, 10.0, Some(5)),
+        sample("a", now, 20.0, None),
+    ];
     w.write(&batch, &[], now, false).unwrap();
     drop(w); // as if killed: nothing else written
     let (mut w, _) = writer(&dir, config.clone());
@@ -172,8 +188,13 @@ fn retention_deletes_raw_samples_then_aggregates_then_audit_records() {
         sample("a", T0, 1.0, None),
         sample("a", T0 + 7_200_000, 2.0, None),
     ];
-    w.write(&batch, &[audit(T0), audit(T0 + 7_200_000)], T0 + 7_300_000, true)
-        .unwrap();
+    w.write(
+        &batch,
+        &[audit(T0), audit(T0 + 7_200_000)],
+        T0 + 7_300_000,
+        true,
+    )
+    .unwrap();
     let mut conn = reader(&config);
     let all = T0 + 4 * 3_600_000;
     let count = |conn: &mut rusqlite::Connection, step| {

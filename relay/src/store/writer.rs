@@ -22,7 +22,7 @@ use rusqlite::{params, Connection, Transaction};
 
 use super::config::StoreConfig;
 use super::metrics::{DropReason, Kind, StoreMetrics};
-use super::open::{self, Aggregate, OpenMinutes};
+use super::open::{self, Aggregate, OpenMinutes, GRACE_MS};
 use super::packed::{self, Packed};
 use super::query::MINUTE_MS;
 use super::record::{now_ms, AuditRecord, Item, Sample};
@@ -35,8 +35,6 @@ const MAX_CACHED_KEYS: usize = 100_000;
 /// Desktops whose old data one cleanup transaction deletes, so the writer never holds one
 /// transaction for long while the queue fills.
 const CLEANUP_CHUNK: usize = 500;
-/// A minute is written this long after it ended, so samples a little late still find it open.
-pub const GRACE_MS: u64 = 5_000;
 
 /// The writing end of the store.
 pub struct Writer {
@@ -77,7 +75,9 @@ impl Writer {
     /// Reads the journal into the open minutes; an unreadable row is logged and deleted.
     fn replay(&self) -> Result<(), StoreError> {
         let rows: Vec<(i64, Vec<u8>)> = {
-            let mut stmt = self.conn.prepare("SELECT seq, data FROM journal ORDER BY seq")?;
+            let mut stmt = self
+                .conn
+                .prepare("SELECT seq, data FROM journal ORDER BY seq")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<Result<_, _>>()?
         };
@@ -93,7 +93,8 @@ impl Writer {
             });
             if let Err(e) = entries {
                 log::warn!("store: journal row {seq} is unreadable, deleted: {e}");
-                self.conn.execute("DELETE FROM journal WHERE seq = ?1", [seq])?;
+                self.conn
+                    .execute("DELETE FROM journal WHERE seq = ?1", [seq])?;
             }
         }
         if !rows.is_empty() {
@@ -219,7 +220,9 @@ impl Writer {
         }
         if let Err(e) = self.write(&[], &[], now_ms(), all) {
             if self.metrics.may_complain() {
-                log::error!("store: writing closed minutes failed (will retry; logged once a minute): {e}");
+                log::error!(
+                    "store: writing closed minutes failed (will retry; logged once a minute): {e}"
+                );
             }
         }
     }
@@ -278,10 +281,8 @@ impl Writer {
                     write_minute(&tx, key, minute, &agg, bytes)?;
                 }
             } else {
-                let data = packed::pack_batch(
-                    minute,
-                    desktops.iter().map(|(id, b)| (*id, b.as_slice())),
-                );
+                let data =
+                    packed::pack_batch(minute, desktops.iter().map(|(id, b)| (*id, b.as_slice())));
                 tx.prepare_cached("INSERT INTO journal (minute, data) VALUES (?1, ?2)")?
                     .execute(params![minute as i64, data])?;
             }
