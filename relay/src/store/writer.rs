@@ -14,7 +14,7 @@
 //! and are tried again, so the store recovers by itself when space comes back.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -124,7 +124,18 @@ impl Writer {
             }
             let mut closing = None;
             let mut ended = false;
-            match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            let first = if batch_since.is_some() {
+                // A batch is open: sleep to its deadline and take what came meanwhile, rather
+                // than waking (and making every sender wake us) for each sample.
+                std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+                rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
+            } else {
+                rx.recv_timeout(wake.saturating_duration_since(Instant::now()))
+            };
+            match first {
                 Ok(first) => {
                     let mut next = Some(first);
                     while let Some(item) = next.take() {

@@ -17,7 +17,7 @@
 //! The same task answers the other nodes' requests for a desktop's open minutes
 //! (`deskbridge.store.v2.open`, core NATS), so every node's answer includes them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::IntoFuture;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -44,6 +44,8 @@ const MAX_BATCH: usize = 16_384;
 const MAX_IN_FLIGHT: usize = 4_096;
 /// How long one acknowledgement (a journal message, a minute's messages) may take.
 const ACK_WAIT: Duration = Duration::from_secs(5);
+/// How long a minute's acknowledgements (two per desktop) may take.
+const FOLD_WAIT: Duration = Duration::from_secs(30);
 /// How long closing waits for the last acknowledgements.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -59,6 +61,8 @@ struct Writer {
     open: Arc<OpenMinutes>,
     batch: Vec<Sample>,
     acks: FuturesUnordered<Ack>,
+    /// Minutes being written by a task of their own.
+    folding: Arc<std::sync::Mutex<HashSet<u64>>>,
 }
 
 /// The task: until the queue closes or is asked to close.
@@ -79,55 +83,56 @@ pub async fn run(
         open,
         batch: Vec::new(),
         acks: FuturesUnordered::new(),
+        folding: Arc::default(),
     };
-    let mut requests = match client.subscribe(wire::OPEN).await {
-        Ok(s) => Some(s),
-        Err(e) => {
-            log::error!("store: cannot answer other nodes for open minutes: {e}");
-            None
+    // Answered by a task of its own, so a busy writer never keeps a reader waiting.
+    match client.subscribe(wire::OPEN).await {
+        Ok(mut requests) => {
+            let (client, open, node) = (client.clone(), w.open.clone(), w.node.clone());
+            tokio::spawn(async move {
+                while let Some(request) = requests.next().await {
+                    answer(&client, &open, &node, request).await;
+                }
+            });
         }
-    };
+        Err(e) => log::error!("store: cannot answer other nodes for open minutes: {e}"),
+    }
     let mut tick = tokio::time::interval(w.config.batch_interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            item = rx.recv() => match item {
-                Some(Item::Sample(sample)) => {
-                    w.batch.push(sample);
-                    if w.batch.len() >= MAX_BATCH {
-                        w.flush().await;
-                    }
-                }
-                Some(Item::Audit(record)) => w.audit(record).await,
-                Some(Item::Close(done)) => {
-                    w.flush().await;
-                    let _ = tokio::time::timeout(CLOSE_WAIT, w.fold(true)).await;
-                    let _ = tokio::time::timeout(CLOSE_WAIT, w.drain(0)).await;
-                    let _ = done.send(());
-                    return;
-                }
-                None => return,
-            },
             Some(ok) = w.acks.next(), if !w.acks.is_empty() => w.count(Kind::Audit, 1, ok),
-            Some(request) = next_request(&mut requests) => answer(&client, &w.open, &w.node, request).await,
             _ = tick.tick() => {
                 if !w.ready {
                     w.ready = ensure_streams(&w.js, &w.config, &w.metrics).await
                         && w.replay().await;
                 }
+                // What came since the last tick, taken at once: waking for every sample cost
+                // more than writing it.
+                loop {
+                    match rx.try_recv() {
+                        Ok(Item::Sample(sample)) => {
+                            w.batch.push(sample);
+                            if w.batch.len() >= MAX_BATCH {
+                                w.flush().await;
+                            }
+                        }
+                        Ok(Item::Audit(record)) => w.audit(record).await,
+                        Ok(Item::Close(done)) => {
+                            w.flush().await;
+                            let _ = tokio::time::timeout(CLOSE_WAIT, w.fold(true)).await;
+                            let _ = tokio::time::timeout(CLOSE_WAIT, w.drain(0)).await;
+                            let _ = done.send(());
+                            return;
+                        }
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => return,
+                    }
+                }
                 w.flush().await;
                 w.fold(false).await;
             }
         }
-    }
-}
-
-async fn next_request(
-    requests: &mut Option<async_nats::Subscriber>,
-) -> Option<async_nats::Message> {
-    match requests {
-        Some(s) => s.next().await,
-        None => std::future::pending().await,
     }
 }
 
@@ -214,14 +219,14 @@ impl Writer {
         }
     }
 
-    /// Writes the minutes that have closed (with `all`, every open one): a raw and an aggregate
-    /// message per desktop, then the minute's journal purged. A minute not fully acknowledged
-    /// stays open and is tried again at the next tick.
+    /// Writes the minutes that have closed (with `all`, every open one, and waits): each in a
+    /// task of its own, so the queue is drained meanwhile (20,000 acknowledgements take
+    /// seconds); a minute already being written is not started again.
     async fn fold(&mut self, all: bool) {
         if !self.ready {
             return;
         }
-        let due = {
+        let due: Vec<u64> = {
             let minutes = self.open.read();
             if all {
                 minutes.keys().copied().collect()
@@ -229,85 +234,34 @@ impl Writer {
                 open::due(&minutes, now_ms(), GRACE_MS)
             }
         };
+        let mut waiting = Vec::new();
         for minute in due {
-            let entries: Vec<(String, open::Pending)> = match self.open.read().get(&minute) {
-                Some(desktops) => desktops
-                    .iter()
-                    .map(|(id, p)| (id.clone(), p.clone()))
-                    .collect(),
-                None => continue,
-            };
-            let mut acks = FuturesUnordered::new();
-            let mut last_seq = 0;
-            let mut published = true;
-            for (id, p) in &entries {
-                let Ok(desktop) = ClientId::new(id.as_str()) else {
-                    continue;
-                };
-                let origin = Origin {
-                    node: self.node.clone(),
-                    first: p.journal.0,
-                    last: p.journal.1,
-                };
-                last_seq = last_seq.max(p.journal.1);
-                let raw = RawMinute {
-                    minute,
-                    origin: origin.clone(),
-                    packed: p.packed.clone(),
-                };
-                let record = MinuteRecord {
-                    minute: Minute {
-                        minute,
-                        n: p.agg.n,
-                        low: p.agg.low,
-                        high: p.agg.high,
-                        total: p.agg.total,
-                        memory_n: p.agg.memory_n,
-                        memory_total: p.agg.memory_total,
-                    },
-                    origin: Some(origin),
-                };
-                let Ok(json) = serde_json::to_vec(&record) else {
-                    continue;
-                };
-                for (subject, payload) in [
-                    (wire::raw_subject(&desktop), raw.encode()),
-                    (wire::subject("minutes", Some(&desktop)), json),
-                ] {
-                    match self.js.publish(subject, Bytes::from(payload)).await {
-                        Ok(ack) => acks.push(ack.into_future()),
-                        Err(_) => published = false,
-                    }
-                }
-            }
-            let acked = tokio::time::timeout(ACK_WAIT, async {
-                let mut ok = true;
-                while let Some(ack) = acks.next().await {
-                    ok &= ack.is_ok();
-                }
-                ok
-            })
-            .await
-            .unwrap_or(false);
-            if !(published && acked) {
-                if self.metrics.may_complain() {
-                    log::error!("store: JetStream did not take minute {minute}'s records; kept open, trying again (logged once a minute)");
-                }
+            let busy = self
+                .folding
+                .lock()
+                .map(|mut f| !f.insert(minute))
+                .unwrap_or(true);
+            if busy {
                 continue;
             }
-            let purged = match self.js.get_stream(wire::JOURNAL).await {
-                Ok(stream) => stream
-                    .purge()
-                    .filter(wire::journal_subject(&self.node, minute))
-                    .sequence(last_seq + 1)
-                    .await
-                    .is_ok(),
-                Err(_) => false,
-            };
-            if !purged && self.metrics.may_complain() {
-                log::warn!("store: could not purge the journal of minute {minute} (its records, read back after a restart, are written again and read once; logged once a minute)");
+            let (js, node, open, folding, metrics) = (
+                self.js.clone(),
+                self.node.clone(),
+                self.open.clone(),
+                self.folding.clone(),
+                self.metrics.clone(),
+            );
+            waiting.push(tokio::spawn(async move {
+                fold_minute(&js, &node, &open, &metrics, minute).await;
+                if let Ok(mut f) = folding.lock() {
+                    f.remove(&minute);
+                }
+            }));
+        }
+        if all {
+            for task in waiting {
+                let _ = task.await;
             }
-            self.open.write().remove(&minute);
         }
     }
 
@@ -431,6 +385,111 @@ impl Writer {
     fn complain(&self, e: &dyn std::fmt::Display) {
         if self.metrics.may_complain() {
             log::error!("store: JetStream (logged once a minute): {e}");
+        }
+    }
+}
+
+/// Writes one closed minute: a raw and an aggregate message per desktop, then the minute's
+/// journal purged up to what was written, and the written samples dropped from memory. A minute
+/// not fully acknowledged stays open and is tried again.
+async fn fold_minute(
+    js: &jetstream::Context,
+    node: &str,
+    open: &OpenMinutes,
+    metrics: &StoreMetrics,
+    minute: u64,
+) {
+    let entries: Vec<(String, open::Pending)> = match open.read().get(&minute) {
+        Some(desktops) => desktops
+            .iter()
+            .map(|(id, p)| (id.clone(), p.clone()))
+            .collect(),
+        None => return,
+    };
+    let mut acks = FuturesUnordered::new();
+    let mut last_seq = 0;
+    let mut published = true;
+    for (id, p) in &entries {
+        let Ok(desktop) = ClientId::new(id.as_str()) else {
+            continue;
+        };
+        let origin = Origin {
+            node: node.to_owned(),
+            first: p.journal.0,
+            last: p.journal.1,
+        };
+        last_seq = last_seq.max(p.journal.1);
+        let raw = RawMinute {
+            minute,
+            origin: origin.clone(),
+            packed: p.packed.clone(),
+        };
+        let record = MinuteRecord {
+            minute: Minute {
+                minute,
+                n: p.agg.n,
+                low: p.agg.low,
+                high: p.agg.high,
+                total: p.agg.total,
+                memory_n: p.agg.memory_n,
+                memory_total: p.agg.memory_total,
+            },
+            origin: Some(origin),
+        };
+        let Ok(json) = serde_json::to_vec(&record) else {
+            continue;
+        };
+        for (subject, payload) in [
+            (wire::raw_subject(&desktop), raw.encode()),
+            (wire::subject("minutes", Some(&desktop)), json),
+        ] {
+            match js.publish(subject, Bytes::from(payload)).await {
+                Ok(ack) => acks.push(ack.into_future()),
+                Err(_) => published = false,
+            }
+        }
+    }
+    let acked = tokio::time::timeout(FOLD_WAIT, async {
+        let mut ok = true;
+        while let Some(ack) = acks.next().await {
+            ok &= ack.is_ok();
+        }
+        ok
+    })
+    .await
+    .unwrap_or(false);
+    if !(published && acked) {
+        if metrics.may_complain() {
+            log::error!("store: JetStream did not take minute {minute}'s records; kept open, trying again (logged once a minute)");
+        }
+        return;
+    }
+    let purged = match js.get_stream(wire::JOURNAL).await {
+        Ok(stream) => stream
+            .purge()
+            .filter(wire::journal_subject(node, minute))
+            .sequence(last_seq + 1)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    };
+    if !purged && metrics.may_complain() {
+        log::warn!("store: could not purge the journal of minute {minute} (its records, read back after a restart, are written again and read once; logged once a minute)");
+    }
+    // Drop what was written; a desktop's late samples that came meanwhile keep it open (its next
+    // record has the same origin's first message and reaches further: readers keep that one).
+    let mut minutes = open.write();
+    if let Some(desktops) = minutes.get_mut(&minute) {
+        for (id, p) in &entries {
+            if desktops
+                .get(id)
+                .is_some_and(|now| now.journal.1 == p.journal.1)
+            {
+                desktops.remove(id);
+            }
+        }
+        if desktops.is_empty() {
+            minutes.remove(&minute);
         }
     }
 }
