@@ -154,8 +154,11 @@ pub fn pack_batch<'a>(
     out
 }
 
+/// A batch's entries: each desktop's id and its packed samples.
+pub type Entries = Vec<(String, Vec<u8>)>;
+
 /// A batch's minute and entries; every entry's samples are checked to decode.
-pub fn unpack_batch(mut bytes: &[u8]) -> Result<(u64, Vec<(String, Vec<u8>)>), PackError> {
+pub fn unpack_batch(mut bytes: &[u8]) -> Result<(u64, Entries), PackError> {
     let minute = get_varint(&mut bytes)?
         .checked_mul(MINUTE_MS)
         .ok_or(PackError::Overlong)?;
