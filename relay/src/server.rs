@@ -92,7 +92,12 @@ impl RunningRelay {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
             matchmaker = matchmaker.with_cluster(&config, node.clone());
             if let (Some(store_config), Some(m)) = (&config.store, &store_metrics) {
-                store = Store::open_jetstream(node.client.clone(), store_config, m.clone());
+                store = Store::open_jetstream_node(
+                    node.client.clone(),
+                    &cluster_config.node_id,
+                    store_config,
+                    m.clone(),
+                );
             }
             cluster = Some(node);
         }

@@ -241,8 +241,8 @@ async fn sigkill_mid_write_loses_at_most_the_last_second_and_the_store_opens_cle
 async fn a_full_disk_keeps_relaying_and_counts_the_drops() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = test_store(dir.path());
-    // The tables take about a dozen pages; a few more hold a few hundred samples at most.
-    store.max_page_count = Some(20);
+    // The tables take ten pages; two more hold about 500 packed samples at most.
+    store.max_page_count = Some(12);
     let relay = start_relay(Config {
         store: Some(store),
         send_queue: 8192,

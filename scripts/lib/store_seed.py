@@ -5,11 +5,27 @@ Usage: store_seed.py DATABASE DESKTOPS NOW_MS
 
 Into a database the relay created (its schema): for DESKTOPS desktops `bench-N`, 30 days of
 one-minute aggregates ending at NOW_MS, and for bench-0 also 24 hours of raw samples at 1 Hz,
-all folded (the rollup mark after them), as a relay that ran for a month would hold.
+written as a relay that ran for a month would hold them (schema 2: raw samples packed, one row
+per desktop per minute, as relay/src/store/packed.rs describes).
 """
 import random
 import sqlite3
+import struct
 import sys
+
+
+def varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def pack(ts, value, memory):
+    return varint((ts % 60_000) << 1 | 1) + struct.pack("<d", value) + varint(memory)
+
 
 db, desktops, now = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 MINUTE = 60_000
@@ -33,10 +49,13 @@ with conn:
             rows,
         )
         if d == 0:
+            raw = {}
+            for ts in range(now - 86_400_000, now, 1000):
+                minute = ts // MINUTE * MINUTE
+                raw[minute] = raw.get(minute, b"") + pack(ts, rnd.uniform(0, 100), 8_000_000_000)
             conn.executemany(
-                "INSERT INTO samples (key, ts, value, memory_used) VALUES (?, ?, ?, ?)",
-                ((key, ts, rnd.uniform(0, 100), 8_000_000_000) for ts in range(now - 86_400_000, now, 1000)),
+                "INSERT OR REPLACE INTO raw (key, minute, data) VALUES (?, ?, ?)",
+                ((key, minute, data) for minute, data in raw.items()),
             )
-    conn.execute("UPDATE rollup SET last_seq = (SELECT max(seq) FROM samples), tail_from = NULL")
 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 conn.close()

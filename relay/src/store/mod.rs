@@ -18,6 +18,9 @@
 pub mod config;
 pub mod jetstream;
 pub mod metrics;
+pub mod migrate;
+pub mod open;
+pub mod packed;
 pub mod presence;
 pub mod query;
 pub mod record;
@@ -38,6 +41,7 @@ use rusqlite::Connection;
 use config::StoreConfig;
 use jetstream::JetStore;
 use metrics::{DropReason, Kind, StoreMetrics};
+use open::OpenMinutes;
 use query::{AuditEntry, History, Step};
 use record::{now_ms, AuditRecord, Item, Sample};
 use schema::StoreError;
@@ -63,6 +67,8 @@ enum Backend {
 struct Inner {
     queue: SyncSender<Item>,
     metrics: Arc<StoreMetrics>,
+    /// The writer's open minutes, read by queries.
+    open: Arc<OpenMinutes>,
     config: StoreConfig,
     readers: Mutex<Vec<Connection>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -96,7 +102,8 @@ impl Store {
             conn.pragma_update(None, "max_page_count", pages)?;
         }
         let (queue, rx) = mpsc::sync_channel(config.queue.max(1));
-        let writer = Writer::new(conn, config.clone(), metrics.clone());
+        let open = Arc::new(OpenMinutes::default());
+        let writer = Writer::new(conn, config.clone(), metrics.clone(), open.clone())?;
         let thread = std::thread::Builder::new()
             .name("store".to_owned())
             .spawn(move || writer.run(rx))
@@ -109,6 +116,7 @@ impl Store {
             inner: Some(Backend::Sqlite(Arc::new(Inner {
                 queue,
                 metrics,
+                open,
                 config: config.clone(),
                 readers: Mutex::new(Vec::new()),
                 thread: Mutex::new(Some(thread)),
@@ -116,15 +124,17 @@ impl Store {
         })
     }
 
-    /// The cluster's store in JetStream, through the cluster's NATS connection. Never fails:
-    /// until NATS answers and JetStream is on, records are dropped and counted. Must run inside
-    /// a tokio runtime.
-    pub fn open_jetstream(
+    /// The cluster's store in JetStream, through the cluster's NATS connection, as cluster
+    /// node `node`: its crash journal is that node's, read back when a node of the same id
+    /// starts again (every node of a cluster has its own id). Never fails: until NATS answers
+    /// and JetStream is on, records are dropped and counted. Must run inside a tokio runtime.
+    pub fn open_jetstream_node(
         client: async_nats::Client,
+        node: &str,
         config: &StoreConfig,
         metrics: Arc<StoreMetrics>,
     ) -> Self {
-        let store = JetStore::start(client, config, metrics.clone());
+        let store = JetStore::start(client, node, config, metrics.clone());
         log::info!("store: NATS JetStream");
         Self {
             inner: Some(Backend::JetStream(Arc::new(store), metrics, config.clone())),
@@ -217,7 +227,10 @@ impl Store {
             Some(Backend::Sqlite(inner)) => {
                 let (inner, id) = (inner.clone(), id.clone());
                 blocking(move || {
-                    inner.with_reader(|conn| query::history(conn, id.as_str(), from, to, step))
+                    inner.with_reader(|conn| {
+                        let open = &inner.open;
+                        query::history(conn, open, id.as_str(), from, to, step, raw_kept_from)
+                    })
                 })
                 .await
                 .map(Some)

@@ -3,9 +3,11 @@
 //! connection, in one read transaction, so it sees one consistent snapshot while the writer goes
 //! on.
 //!
-//! Minute aggregates are exact and fresh: `minutes` holds what the rollup folded, and the samples
-//! after the rollup's mark are folded here, on the fly, from the few minutes the `rollup` row says
-//! they span. Offline periods simply have no points.
+//! Answers are exact and include the minute still open: the written minutes come from `raw` /
+//! `minutes`, the open ones from the writer's memory ([`open`](super::open)), copied under the
+//! same read lock that the snapshot is taken in. The writer commits a minute and drops it from
+//! memory under the write lock, so every sample is seen exactly once. Offline periods simply
+//! have no points.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::open::{self, Aggregate, OpenMinutes};
+use super::packed::{self, Packed};
 use super::schema::StoreError;
 
 /// One minute, in milliseconds: the aggregates' resolution.
@@ -92,32 +96,10 @@ pub struct History {
     pub memory_used: Vec<Option<f64>>,
 }
 
-/// Running aggregate of one bucket.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    n: u64,
-    low: f64,
-    high: f64,
-    total: f64,
-    memory_n: u64,
-    memory_total: f64,
-}
-
-impl Bucket {
-    fn merge(&mut self, other: Bucket) {
-        self.n += other.n;
-        self.low = self.low.min(other.low);
-        self.high = self.high.max(other.high);
-        self.total += other.total;
-        self.memory_n += other.memory_n;
-        self.memory_total += other.memory_total;
-    }
-}
-
-fn bucket_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Bucket)> {
+fn aggregate_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Aggregate)> {
     Ok((
         row.get(0)?,
-        Bucket {
+        Aggregate {
             n: row.get::<_, i64>(1)? as u64,
             low: row.get(2)?,
             high: row.get(3)?,
@@ -128,20 +110,57 @@ fn bucket_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Bucket)> {
     ))
 }
 
-/// The desktop's number, if the store has ever seen it.
+/// The desktop's number, if the store has ever written a minute of it.
 fn desktop_key(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT key FROM desktops WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()
 }
 
-/// The history of `id` in `[from, to)` (Unix ms) at `step`.
+/// Unpacks `data` of `minute`, keeping the samples in `[from, to)`; a corrupt row is logged and
+/// left out rather than failing the whole answer.
+pub fn unpack_into(out: &mut Vec<Packed>, minute: u64, data: &[u8], from: u64, to: u64) {
+    let result = packed::for_each(minute, data, |s| {
+        if (from..to).contains(&s.ts) {
+            out.push(s);
+        }
+    });
+    if let Err(e) = result {
+        log::warn!("store: the raw samples of minute {minute} are unreadable, left out: {e}");
+    }
+}
+
+/// Turns buckets into the answer's points.
+pub fn answer(out: &mut History, buckets: BTreeMap<u64, Aggregate>) {
+    for (at, b) in buckets {
+        if b.n == 0 {
+            continue;
+        }
+        out.points.push((at, b.low, b.total / b.n as f64, b.high));
+        out.memory_used
+            .push((b.memory_n > 0).then(|| b.memory_total / b.memory_n as f64));
+    }
+}
+
+/// Raw samples as the answer's points, in time order.
+pub fn answer_raw(out: &mut History, mut samples: Vec<Packed>) {
+    samples.sort_by_key(|s| s.ts);
+    for s in samples {
+        out.points.push((s.ts, s.value, s.value, s.value));
+        out.memory_used.push(s.memory_used.map(|m| m as f64));
+    }
+}
+
+/// The history of `id` in `[from, to)` (Unix ms) at `step`; raw samples older than
+/// `raw_kept_from` are past their retention (their rows go a minute at a time) and left out.
 pub fn history(
     conn: &mut Connection,
+    open: &OpenMinutes,
     id: &str,
     from: u64,
     to: u64,
     step: Step,
+    raw_kept_from: u64,
 ) -> Result<History, StoreError> {
     let tx = conn.transaction()?;
     let mut out = History {
@@ -149,70 +168,60 @@ pub fn history(
         points: Vec::new(),
         memory_used: Vec::new(),
     };
-    let Some(key) = desktop_key(&tx, id)? else {
-        return Ok(out);
+    // The snapshot (taken by the first read) and the copy of the open minutes, under one lock.
+    let (key, pending) = {
+        let minutes = open.read();
+        let key = desktop_key(&tx, id)?;
+        (key, open::of(&minutes, id, from, to))
     };
-    let (from, to) = (from as i64, to as i64);
     match step {
         Step::Raw => {
-            let mut stmt = tx.prepare_cached(
-                "SELECT ts, value, memory_used FROM samples WHERE key = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
-            )?;
-            let rows = stmt.query_map(params![key, from, to], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, f64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (ts, v, memory) = row?;
-                out.points.push((ts, v, v, v));
-                out.memory_used.push(memory.map(|m| m as f64));
-            }
-        }
-        Step::Buckets(ms) => {
-            let ms = ms as i64;
-            let first = from.div_euclid(ms) * ms;
-            let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
-            let mut add = |minute: i64, b: Bucket| {
-                let at = minute.div_euclid(ms) * ms;
-                buckets
-                    .entry(at)
-                    .and_modify(|have| have.merge(b))
-                    .or_insert(b);
-            };
-            let mut folded = tx.prepare_cached(
-                "SELECT minute, n, low, high, total, memory_n, memory_total FROM minutes
-                 WHERE key = ?1 AND minute >= ?2 AND minute < ?3",
-            )?;
-            for row in folded.query_map(params![key, first, to], bucket_row)? {
-                let (minute, b) = row?;
-                add(minute, b);
-            }
-            let (last, tail_from): (i64, Option<i64>) =
-                tx.query_row("SELECT last_seq, tail_from FROM rollup", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-            if let Some(tail_from) = tail_from {
-                let mut tail = tx.prepare_cached(
-                    "SELECT ts / 60000 * 60000, count(*), min(value), max(value), sum(value),
-                            count(memory_used), coalesce(sum(memory_used), 0)
-                     FROM samples WHERE key = ?1 AND ts >= ?2 AND ts < ?3 AND seq > ?4
-                     GROUP BY ts / 60000",
+            let from = from.max(raw_kept_from);
+            let mut samples = Vec::new();
+            if let Some(key) = key {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT minute, data FROM raw WHERE key = ?1 AND minute >= ?2 AND minute < ?3",
                 )?;
-                let since = first.max(tail_from);
-                for row in tail.query_map(params![key, since, to, last], bucket_row)? {
-                    let (minute, b) = row?;
-                    add(minute, b);
+                let rows = stmt.query_map(
+                    params![key, packed::minute_of(from) as i64, to as i64],
+                    // `||` in SQL makes text of blobs: take the bytes of either.
+                    |r| Ok((r.get::<_, i64>(0)?, r.get_ref(1)?.as_bytes()?.to_vec())),
+                )?;
+                for row in rows {
+                    let (minute, data) = row?;
+                    unpack_into(&mut samples, minute.max(0) as u64, &data, from, to);
                 }
             }
-            for (at, b) in buckets {
-                out.points
-                    .push((at as u64, b.low, b.total / b.n as f64, b.high));
-                out.memory_used
-                    .push((b.memory_n > 0).then(|| b.memory_total / b.memory_n as f64));
+            for (minute, p) in &pending {
+                unpack_into(&mut samples, *minute, &p.packed, from, to);
             }
+            answer_raw(&mut out, samples);
+        }
+        Step::Buckets(ms) => {
+            let first = from / ms * ms;
+            let mut buckets: BTreeMap<u64, Aggregate> = BTreeMap::new();
+            let mut add = |minute: u64, b: &Aggregate| {
+                buckets
+                    .entry(minute / ms * ms)
+                    .or_insert(Aggregate::EMPTY)
+                    .merge(b);
+            };
+            if let Some(key) = key {
+                let mut folded = tx.prepare_cached(
+                    "SELECT minute, n, low, high, total, memory_n, memory_total FROM minutes
+                     WHERE key = ?1 AND minute >= ?2 AND minute < ?3",
+                )?;
+                for row in folded.query_map(params![key, first as i64, to as i64], aggregate_row)? {
+                    let (minute, b) = row?;
+                    add(minute.max(0) as u64, &b);
+                }
+            }
+            for (minute, p) in &pending {
+                if *minute >= first {
+                    add(*minute, &p.agg);
+                }
+            }
+            answer(&mut out, buckets);
         }
     }
     Ok(out)

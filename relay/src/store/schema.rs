@@ -3,9 +3,12 @@
 //! and the tables, created or checked on open.
 //!
 //! Desktops are numbered in `desktops`, so the big tables carry a small integer rather than the
-//! id's text in every row. Raw samples have an AUTOINCREMENT rowid: the rollup remembers the last
-//! rowid it folded into `minutes`, and AUTOINCREMENT guarantees that a later row never gets a
-//! smaller one, even after retention deleted every row.
+//! id's text in every row. Raw samples are kept **one row per desktop per minute** (`raw`, the
+//! minute's samples packed into one BLOB by [`packed`](super::packed)) beside that minute's
+//! aggregate (`minutes`), both written when the minute closes; until then the samples live in
+//! the writer's memory ([`open`](super::open)) and in `journal`, one row per batch holding every
+//! desktop's samples of that batch (packed), replayed on start and deleted once its minute is
+//! written. Schema 1 (a row per sample) is migrated on open ([`migrate`](super::migrate)).
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,21 +16,13 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 /// The schema version this relay writes (`PRAGMA user_version`).
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS desktops (
     key INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE
 );
-CREATE TABLE IF NOT EXISTS samples (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    key INTEGER NOT NULL,
-    ts INTEGER NOT NULL,
-    value REAL NOT NULL,
-    memory_used INTEGER
-);
-CREATE INDEX IF NOT EXISTS samples_by_desktop ON samples (key, ts);
 CREATE TABLE IF NOT EXISTS minutes (
     key INTEGER NOT NULL,
     minute INTEGER NOT NULL,
@@ -39,6 +34,20 @@ CREATE TABLE IF NOT EXISTS minutes (
     memory_total REAL NOT NULL,
     PRIMARY KEY (key, minute)
 ) WITHOUT ROWID;
+-- A desktop's raw samples of one minute, packed (store/packed.rs); late samples are appended.
+CREATE TABLE IF NOT EXISTS raw (
+    key INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (key, minute)
+) WITHOUT ROWID;
+-- One row per written batch: every desktop's samples of `minute` in it (a packed batch), until
+-- that minute is in `raw` and `minutes`.
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY,
+    minute INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     ts INTEGER NOT NULL,
@@ -50,15 +59,6 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_desktop ON audit (desktop, ts);
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (ts);
--- One row: samples up to `last_seq` are folded into `minutes`; `tail_from` is the earliest ts
--- among the samples after it (NULL when there are none), so a reader knows how far back the
--- not yet folded samples reach.
-CREATE TABLE IF NOT EXISTS rollup (
-    one INTEGER PRIMARY KEY CHECK (one = 1),
-    last_seq INTEGER NOT NULL,
-    tail_from INTEGER
-);
-INSERT OR IGNORE INTO rollup (one, last_seq, tail_from) VALUES (1, 0, NULL);
 ";
 
 /// Why the store cannot be used.
@@ -76,10 +76,17 @@ pub enum StoreError {
     },
     #[error("the store {path} was written by a newer relay (schema {found}, this relay knows {VERSION}); upgrade the relay or pass another --data-dir")]
     Newer { path: String, found: i64 },
+    #[error("cannot migrate the store {path} from schema 1 (nothing was lost: the relay migrates again on its next start; to start afresh instead, move the file away): {source}")]
+    Migrate {
+        path: String,
+        source: Box<StoreError>,
+    },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("store (JetStream): {0}")]
     JetStream(String),
+    #[error("store: {0}")]
+    Packed(#[from] super::packed::PackError),
 }
 
 /// Opens (creating if need be) the database at `path` with the settings every connection uses.
@@ -113,6 +120,12 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         });
     }
     conn.execute_batch(SCHEMA)?;
+    if found == 1 {
+        super::migrate::from_v1(&conn).map_err(|source| StoreError::Migrate {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        })?;
+    }
     super::presence::table::create(&conn)?;
     conn.pragma_update(None, "user_version", VERSION)?;
     Ok(conn)

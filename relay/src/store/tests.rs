@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::config::StoreConfig;
 use super::metrics::{Kind, StoreMetrics};
+use super::open::{OpenMinutes, GRACE_MS};
 use super::query::{self, Step};
 use super::record::{AuditKind, AuditRecord, Sample};
 use super::schema;
@@ -31,7 +32,9 @@ fn writer(dir: &tempfile::TempDir, config: StoreConfig) -> (Writer, Arc<StoreMet
     let conn = schema::open(&config.database()).unwrap();
     let _ = dir;
     let metrics = Arc::new(StoreMetrics::register(&mut Registry::default()));
-    (Writer::new(conn, config, metrics.clone()), metrics)
+    let open = Arc::new(OpenMinutes::default());
+    let w = Writer::new(conn, config, metrics.clone(), open).unwrap();
+    (w, metrics)
 }
 
 fn metrics_for_test() -> Arc<StoreMetrics> {
@@ -42,59 +45,126 @@ fn reader(config: &StoreConfig) -> rusqlite::Connection {
     schema::connect(&config.database()).unwrap()
 }
 
+fn count(conn: &rusqlite::Connection, table: &str) -> i64 {
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
 #[test]
-fn minute_aggregates_are_exact_before_during_and_after_the_rollup() {
+fn minute_aggregates_are_exact_open_written_and_with_late_samples() {
     let dir = tempfile::tempdir().unwrap();
     let config = StoreConfig::new(dir.path());
-    let (mut w, metrics) = writer(&dir, config.clone());
+    let (mut w, _) = writer(&dir, config.clone());
+    let open = w.open_minutes();
     // Minute 0: 10, 20, 60 (memory on two of them); minute 1: 5. Another desktop's samples must
-    // not leak in.
-    let mut batch = vec![
-        sample("a", T0 + 1000, 10.0, Some(100)),
-        sample("a", T0 + 2000, 20.0, None),
-        sample("b", T0 + 2500, 99.0, None),
-    ];
-    w.flush(&mut batch, &mut Vec::new());
-    assert!(batch.is_empty());
-    w.rollup().unwrap(); // minute 0 folded halfway through
-    let mut batch = vec![
-        sample("a", T0 + 59_000, 60.0, Some(300)),
-        sample("a", T0 + 61_000, 5.0, None),
-    ];
-    w.flush(&mut batch, &mut Vec::new());
-    assert_eq!(metrics.written(Kind::Sample).get(), 5);
-    assert_eq!(metrics.batches().get(), 2);
-
+    // not leak in. Written while both minutes are open: journal rows, nothing in `raw` yet.
+    let during = T0 + 62_000;
+    w.write(
+        &[
+            sample("a", T0 + 1000, 10.0, Some(100)),
+            sample("a", T0 + 2000, 20.0, None),
+            sample("b", T0 + 2500, 99.0, None),
+        ],
+        &[],
+        during,
+        false,
+    )
+    .unwrap();
+    w.write(
+        &[
+            sample("a", T0 + 59_000, 60.0, Some(300)),
+            sample("a", T0 + 61_000, 5.0, None),
+        ],
+        &[],
+        during,
+        false,
+    )
+    .unwrap();
     let mut conn = reader(&config);
+    assert_eq!(count(&conn, "raw"), 0);
+    assert_eq!(count(&conn, "journal"), 3, "one row per batch and minute");
     let expected = vec![(T0, 10.0, 30.0, 60.0), (T0 + 60_000, 5.0, 5.0, 5.0)];
-    let minutes = |conn: &mut rusqlite::Connection| {
-        query::history(conn, "a", T0, T0 + 120_000, Step::Buckets(60_000)).unwrap()
+    let history = |conn: &mut rusqlite::Connection, step, from, to| {
+        query::history(conn, &open, "a", from, to, step, 0).unwrap()
     };
+    let minutes =
+        |conn: &mut rusqlite::Connection| history(conn, Step::Buckets(60_000), T0, T0 + 120_000);
     let before = minutes(&mut conn);
-    assert_eq!(before.points, expected, "half folded, half on the fly");
+    assert_eq!(before.points, expected, "open minutes, from memory");
     assert_eq!(before.memory_used, vec![Some(200.0), None]);
-    w.rollup().unwrap();
-    assert_eq!(minutes(&mut conn).points, expected, "all folded");
-    w.rollup().unwrap();
+
+    // Minute 0 closes: one row per desktop in `raw` and `minutes`; its journal rows go.
+    w.write(&[], &[], T0 + 60_000 + GRACE_MS, false).unwrap();
+    assert_eq!(count(&conn, "raw"), 2);
+    assert_eq!(count(&conn, "journal"), 1);
     assert_eq!(
         minutes(&mut conn).points,
         expected,
-        "a second rollup adds nothing"
+        "half written, half open"
     );
+    // A late sample of minute 0 merges into its rows.
+    w.write(
+        &[sample("a", T0 + 30_000, 30.0, None)],
+        &[],
+        T0 + 100_000,
+        false,
+    )
+    .unwrap();
+    let late = vec![(T0, 10.0, 30.0, 60.0), (T0 + 60_000, 5.0, 5.0, 5.0)];
+    assert_eq!(minutes(&mut conn).points, late, "(10+20+60+30)/4 = 30");
+    assert_eq!(count(&conn, "raw"), 2, "appended to its row");
 
-    let two = query::history(&mut conn, "a", T0, T0 + 120_000, Step::Buckets(120_000)).unwrap();
-    assert_eq!(two.points, vec![(T0, 5.0, 23.75, 60.0)]);
-    let raw = query::history(&mut conn, "a", T0, T0 + 60_000, Step::Raw).unwrap();
+    let two = history(&mut conn, Step::Buckets(120_000), T0, T0 + 120_000);
+    assert_eq!(two.points, vec![(T0, 5.0, 25.0, 60.0)]);
+    let raw = history(&mut conn, Step::Raw, T0, T0 + 60_000);
     assert_eq!(
         raw.points,
         vec![
             (T0 + 1000, 10.0, 10.0, 10.0),
             (T0 + 2000, 20.0, 20.0, 20.0),
+            (T0 + 30_000, 30.0, 30.0, 30.0),
             (T0 + 59_000, 60.0, 60.0, 60.0)
         ]
     );
-    let unknown = query::history(&mut conn, "nobody", T0, T0 + 60_000, Step::Raw).unwrap();
+    let recent = history(&mut conn, Step::Raw, T0 + 1500, T0 + 120_000);
+    assert_eq!(
+        recent.points.len(),
+        4,
+        "raw from rows and from memory, ranged"
+    );
+    let unknown =
+        query::history(&mut conn, &open, "nobody", T0, T0 + 60_000, Step::Raw, 0).unwrap();
     assert!(unknown.points.is_empty());
+}
+
+#[test]
+fn the_journal_is_read_back_after_a_kill_and_a_clean_stop_empties_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::new(dir.path());
+    let (mut w, _) = writer(&dir, config.clone());
+    let now = super::record::now_ms();
+    let batch = [
+        sample("a", now - 1000, 10.0, Some(5)),
+        sample("a", now, 20.0, None),
+    ];
+    w.write(&batch, &[], now, false).unwrap();
+    drop(w); // as if killed: nothing else written
+    let (mut w, _) = writer(&dir, config.clone());
+    let open = w.open_minutes();
+    let mut conn = reader(&config);
+    let raw = query::history(&mut conn, &open, "a", now - 120_000, now + 1, Step::Raw, 0).unwrap();
+    assert_eq!(raw.points.len(), 2, "both samples, from the journal");
+    w.fold(true);
+    assert_eq!(count(&conn, "journal"), 0);
+    assert!(open.read().is_empty());
+    let raw = query::history(&mut conn, &open, "a", now - 120_000, now + 1, Step::Raw, 0).unwrap();
+    assert_eq!(raw.points.len(), 2, "both samples, from `raw`");
+    // A corrupt journal row is dropped with a log line, not a failed start.
+    conn.execute("INSERT INTO journal (minute, data) VALUES (0, x'ff')", [])
+        .unwrap();
+    drop(w);
+    let (_w, _) = writer(&dir, config.clone());
+    assert_eq!(count(&conn, "journal"), 0);
 }
 
 #[test]
@@ -105,6 +175,7 @@ fn retention_deletes_raw_samples_then_aggregates_then_audit_records() {
     config.retention_minutes = Duration::from_secs(3 * 3600);
     config.retention_audit = Duration::from_secs(3 * 3600);
     let (mut w, _) = writer(&dir, config.clone());
+    let open = w.open_minutes();
     let audit = |ts| AuditRecord {
         ts,
         kind: AuditKind::Command,
@@ -113,16 +184,21 @@ fn retention_deletes_raw_samples_then_aggregates_then_audit_records() {
         desktop: Some("a".into()),
         detail: json!({}),
     };
-    let mut batch = vec![
+    let batch = vec![
         sample("a", T0, 1.0, None),
         sample("a", T0 + 7_200_000, 2.0, None),
     ];
-    w.flush(&mut batch, &mut vec![audit(T0), audit(T0 + 7_200_000)]);
-    w.rollup().unwrap();
+    w.write(
+        &batch,
+        &[audit(T0), audit(T0 + 7_200_000)],
+        T0 + 7_300_000,
+        true,
+    )
+    .unwrap();
     let mut conn = reader(&config);
     let all = T0 + 4 * 3_600_000;
     let count = |conn: &mut rusqlite::Connection, step| {
-        query::history(conn, "a", T0, all, step)
+        query::history(conn, &open, "a", T0, all, step, 0)
             .unwrap()
             .points
             .len()

@@ -1,14 +1,15 @@
 //! The store of a cluster: NATS JetStream, the engine the cluster already runs, so every node
-//! answers every range and a killed node loses nothing JetStream acknowledged. Three streams
-//! (`DESKBRIDGE_SAMPLES`, `DESKBRIDGE_MINUTES`, `DESKBRIDGE_AUDIT`; and `DESKBRIDGE_PRESENCE`,
-//! written here but defined and read in `store/presence/jetstream.rs`), one subject per desktop
-//! in each ([`wire`]), retention by JetStream's own `max_age`; replication is the operator's
-//! stream setting (`num_replicas`), which the relay keeps.
+//! answers every range and a killed node loses nothing JetStream acknowledged. Four streams
+//! (`DESKBRIDGE_RAW`, `DESKBRIDGE_MINUTES`, `DESKBRIDGE_AUDIT`, one subject per desktop in each —
+//! and `DESKBRIDGE_PRESENCE`, written here but defined and read in `store/presence/jetstream.rs`;
+//! `DESKBRIDGE_JOURNAL`, one subject per node and minute; [`wire`]), retention by JetStream's own
+//! `max_age`; replication is the operator's stream setting (`num_replicas`), which the relay
+//! keeps.
 //!
 //! As with SQLite, relaying never waits: records go through a bounded queue (`try_send`) to one
-//! task ([`writer`]) that publishes them. The node holding a desktop publishes its raw samples
-//! and, a little after each minute ends, that minute's aggregate; readers ([`read`]) merge what
-//! they find.
+//! task ([`writer`]) that publishes them: a journal message per batch, and when a minute ends one
+//! packed raw message and one aggregate per desktop. Readers ([`read`]) merge what they find
+//! with the open minutes every node keeps in memory.
 
 pub mod read;
 pub mod wire;
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::config::StoreConfig;
 use super::metrics::StoreMetrics;
+use super::open::OpenMinutes;
 use super::query::{AuditEntry, History, Step};
 use super::record::Item;
 use super::schema::StoreError;
@@ -30,19 +32,30 @@ use super::schema::StoreError;
 pub struct JetStore {
     pub queue: mpsc::Sender<Item>,
     js: jetstream::Context,
+    client: async_nats::Client,
 }
 
 impl JetStore {
-    /// Starts the writing task on the current tokio runtime, publishing through `client`.
+    /// Starts the writing task on the current tokio runtime, publishing through `client` as
+    /// node `node` (whose journal it reads back after a restart: keep node ids stable).
     pub fn start(
         client: async_nats::Client,
+        node: &str,
         config: &StoreConfig,
         metrics: Arc<StoreMetrics>,
     ) -> Self {
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let (queue, rx) = mpsc::channel(config.queue.max(1));
-        tokio::spawn(writer::run(js.clone(), config.clone(), metrics, rx));
-        Self { queue, js }
+        let open = Arc::new(OpenMinutes::default());
+        tokio::spawn(writer::run(
+            client.clone(),
+            node.to_owned(),
+            config.clone(),
+            metrics,
+            open,
+            rx,
+        ));
+        Self { queue, js, client }
     }
 
     /// The JetStream context, for readers outside this module (`store/presence/`).
@@ -57,7 +70,7 @@ impl JetStore {
         to: u64,
         step: Step,
     ) -> Result<History, StoreError> {
-        read::history(&self.js, id, from, to, step).await
+        read::history(&self.js, &self.client, id, from, to, step).await
     }
 
     pub async fn audit_log(

@@ -1,22 +1,25 @@
 //! Reading the JetStream store: a desktop's history and audit log through ordered consumers
-//! filtered on its subject, starting at the time the range begins (JetStream's own timestamps,
-//! which trail a record's `ts` by the skew the relay accepts at most).
+//! filtered on its subject, starting at the time the range begins (JetStream's own timestamps:
+//! a minute's records are published after it ends, so they are stored later than it starts).
 //!
-//! Minute steps come from the `minutes` stream for minutes up to two minutes ago (whose
-//! aggregates the desktop's node has published) and from raw samples after that, so the answer
-//! includes the current minute whichever node holds the desktop.
+//! Written minutes come from `DESKBRIDGE_RAW` (packed samples) or `DESKBRIDGE_MINUTES`
+//! (aggregates); the minutes still open in some node's memory come from asking every node
+//! (`deskbridge.store.v2.open`, core NATS request, answers gathered until 50 ms pass without
+//! one), so the answer includes the current minute whichever node holds the desktop. Records
+//! of the same samples written twice (same node, minute and first journal message) count once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use deskbridge_protocol::ClientId;
 use futures_util::StreamExt;
 
-use super::wire::{self, Minute, RawSample};
-use super::writer::MINUTE_GRACE_MS;
-use crate::store::query::{AuditEntry, History, Step, AUDIT_PAGE, MINUTE_MS};
-use crate::store::record::{now_ms, FUTURE_SKEW_MS, PAST_SKEW_MS};
+use super::wire::{self, MinuteRecord, OpenRequest, Origin, RawMinute};
+use crate::store::open::{Aggregate, GRACE_MS};
+use crate::store::packed::{self, MINUTE_MS};
+use crate::store::query::{self, AuditEntry, History, Step, AUDIT_PAGE};
+use crate::store::record::{now_ms, PAST_SKEW_MS};
 use crate::store::schema::StoreError;
 
 /// Longest a query may take before it is given up.
@@ -69,34 +72,85 @@ pub(crate) async fn read(
         .map_err(|_| StoreError::JetStream(format!("no answer within {QUERY_WAIT:?}")))?
 }
 
-/// The raw samples of `id` with `ts` in `[from, to)`, in time order.
-async fn samples(
-    js: &jetstream::Context,
+/// How long a node waits for the other nodes' open minutes: the first answer (its own comes
+/// within a millisecond), then a quiet gap after the last one.
+const OPEN_FIRST_WAIT: Duration = Duration::from_millis(500);
+const OPEN_QUIET: Duration = Duration::from_millis(50);
+
+/// What a reader gathered for one minute, keyed so the same samples written twice count once.
+#[derive(Default)]
+struct Gathered {
+    /// (minute, node, first journal message) → (last journal message, record).
+    keyed: HashMap<(u64, String, u64), (u64, Part)>,
+    /// Records without an origin (schema 1 aggregates): never duplicates of each other.
+    plain: Vec<(u64, Part)>,
+}
+
+enum Part {
+    Raw(Vec<u8>),
+    Aggregate(Aggregate),
+}
+
+impl Gathered {
+    fn add(&mut self, minute: u64, origin: Option<Origin>, part: Part) {
+        match origin {
+            None => self.plain.push((minute, part)),
+            Some(o) => {
+                let key = (minute, o.node, o.first);
+                match self.keyed.get(&key) {
+                    Some((last, _)) if *last >= o.last => {}
+                    _ => {
+                        self.keyed.insert(key, (o.last, part));
+                    }
+                }
+            }
+        }
+    }
+
+    fn parts(self) -> impl Iterator<Item = (u64, Part)> {
+        self.keyed
+            .into_iter()
+            .map(|((minute, ..), (_, part))| (minute, part))
+            .chain(self.plain)
+    }
+}
+
+/// Asks every node (this one too) for `id`'s open minutes in `[from, to)`.
+async fn open_minutes(
+    client: &async_nats::Client,
     id: &ClientId,
     from: u64,
     to: u64,
-) -> Result<Vec<RawSample>, StoreError> {
+) -> Result<Vec<RawMinute>, StoreError> {
+    let ask = OpenRequest {
+        id: id.as_str().to_owned(),
+        from,
+        to,
+    };
+    let payload = serde_json::to_vec(&ask).map_err(failed)?;
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.map_err(failed)?;
+    client
+        .publish_with_reply(wire::OPEN, inbox, payload.into())
+        .await
+        .map_err(failed)?;
     let mut out = Vec::new();
-    // A sample is stored at most PAST_SKEW after its ts, and at most FUTURE_SKEW before.
-    let start = from.saturating_sub(FUTURE_SKEW_MS);
-    let stop = to.saturating_add(PAST_SKEW_MS);
-    let subject = wire::subject("samples", Some(id));
-    read(js, wire::SAMPLES, subject, start, |payload, stored| {
-        if let Ok(s) = serde_json::from_slice::<RawSample>(payload) {
-            if (from..to).contains(&s.ts) {
-                out.push(s);
-            }
+    let mut wait = OPEN_FIRST_WAIT;
+    while let Ok(Some(reply)) = tokio::time::timeout(wait, replies.next()).await {
+        match RawMinute::decode_many(&reply.payload) {
+            Ok(records) => out.extend(records),
+            Err(e) => log::warn!("store: a node's open minutes were unreadable, left out: {e}"),
         }
-        stored <= stop
-    })
-    .await?;
-    out.sort_by_key(|s| s.ts);
+        wait = OPEN_QUIET;
+    }
+    let _ = replies.unsubscribe().await;
     Ok(out)
 }
 
 /// The history of `id` in `[from, to)` at `step`.
 pub async fn history(
     js: &jetstream::Context,
+    client: &async_nats::Client,
     id: &ClientId,
     from: u64,
     to: u64,
@@ -107,56 +161,90 @@ pub async fn history(
         points: Vec::new(),
         memory_used: Vec::new(),
     };
-    let ms = match step {
+    let first = match step {
+        Step::Raw => packed::minute_of(from),
+        Step::Buckets(ms) => from / ms * ms,
+    };
+    let mut gathered = Gathered::default();
+    // A minute is published GRACE after it ends; late samples make more records of it, up to
+    // PAST_SKEW later.
+    let stop = to.saturating_add(MINUTE_MS + GRACE_MS + PAST_SKEW_MS + 30_000);
+    match step {
         Step::Raw => {
-            for s in samples(js, id, from, to).await? {
-                out.points.push((s.ts, s.value, s.value, s.value));
-                out.memory_used.push(s.memory_used.map(|m| m as f64));
-            }
-            return Ok(out);
+            read(
+                js,
+                wire::RAW,
+                wire::raw_subject(id),
+                first,
+                |payload, stored| {
+                    if let Ok(r) = RawMinute::decode(payload) {
+                        if (first..to).contains(&r.minute) {
+                            gathered.add(r.minute, Some(r.origin), Part::Raw(r.packed));
+                        }
+                    }
+                    stored <= stop
+                },
+            )
+            .await?;
         }
-        Step::Buckets(ms) => ms,
-    };
-    let first = from / ms * ms;
-    // Minutes before this have been published by the desktop's node; after it, raw samples.
-    let boundary =
-        (now_ms().saturating_sub(MINUTE_MS + MINUTE_GRACE_MS + 30_000)) / MINUTE_MS * MINUTE_MS;
-    let mut buckets: BTreeMap<u64, Minute> = BTreeMap::new();
-    let mut add = |m: Minute| {
-        let at = m.minute / ms * ms;
-        buckets
-            .entry(at)
-            .and_modify(|b| b.merge(&m))
-            .or_insert(Minute { minute: at, ..m });
-    };
-    let folded_to = to.min(boundary);
-    if first < folded_to {
-        let subject = wire::subject("minutes", Some(id));
-        // Published after its minute ended: from `first` on; late ones up to minutes after.
-        let stop = folded_to.saturating_add(PAST_SKEW_MS + 2 * MINUTE_MS);
-        read(js, wire::MINUTES, subject, first, |payload, stored| {
-            if let Ok(m) = serde_json::from_slice::<Minute>(payload) {
-                if (first..folded_to).contains(&m.minute) {
-                    add(m);
+        Step::Buckets(_) => {
+            let subject = wire::subject("minutes", Some(id));
+            read(js, wire::MINUTES, subject, first, |payload, stored| {
+                if let Ok(m) = serde_json::from_slice::<MinuteRecord>(payload) {
+                    if (first..to).contains(&m.minute.minute) {
+                        let agg = Aggregate {
+                            n: m.minute.n,
+                            low: m.minute.low,
+                            high: m.minute.high,
+                            total: m.minute.total,
+                            memory_n: m.minute.memory_n,
+                            memory_total: m.minute.memory_total,
+                        };
+                        gathered.add(m.minute.minute, m.origin, Part::Aggregate(agg));
+                    }
+                }
+                stored <= stop
+            })
+            .await?;
+        }
+    }
+    // Open minutes reach back at most PAST_SKEW (late samples) plus a minute and its grace.
+    if to.saturating_add(PAST_SKEW_MS + 2 * MINUTE_MS + GRACE_MS) > now_ms() {
+        for r in open_minutes(client, id, first, to).await? {
+            if r.minute >= first {
+                let part = match step {
+                    Step::Raw => Part::Raw(r.packed),
+                    Step::Buckets(_) => match Aggregate::of_packed(r.minute, &r.packed) {
+                        Ok(agg) => Part::Aggregate(agg),
+                        Err(_) => continue,
+                    },
+                };
+                gathered.add(r.minute, Some(r.origin), part);
+            }
+        }
+    }
+    match step {
+        Step::Raw => {
+            let mut samples = Vec::new();
+            for (minute, part) in gathered.parts() {
+                if let Part::Raw(bytes) = part {
+                    query::unpack_into(&mut samples, minute, &bytes, from, to);
                 }
             }
-            stored <= stop
-        })
-        .await?;
-    }
-    if to > boundary {
-        for s in samples(js, id, first.max(boundary), to).await? {
-            add(Minute::of(
-                s.ts / MINUTE_MS * MINUTE_MS,
-                s.value,
-                s.memory_used,
-            ));
+            query::answer_raw(&mut out, samples);
         }
-    }
-    for (at, b) in buckets {
-        out.points.push((at, b.low, b.total / b.n as f64, b.high));
-        out.memory_used
-            .push((b.memory_n > 0).then(|| b.memory_total / b.memory_n as f64));
+        Step::Buckets(ms) => {
+            let mut buckets: BTreeMap<u64, Aggregate> = BTreeMap::new();
+            for (minute, part) in gathered.parts() {
+                if let Part::Aggregate(agg) = part {
+                    buckets
+                        .entry(minute / ms * ms)
+                        .or_insert(Aggregate::EMPTY)
+                        .merge(&agg);
+                }
+            }
+            query::answer(&mut out, buckets);
+        }
     }
     Ok(out)
 }

@@ -1,12 +1,15 @@
-//! What the JetStream store keeps, as messages: the subjects per desktop and the JSON of a raw
-//! sample and of a minute's aggregate. Small and explicit, so `nats stream view` shows records
-//! people can read.
+//! What the JetStream store keeps, as messages: the subjects per desktop, a desktop's packed raw
+//! minute ([`RawMinute`], the shared codec of [`packed`] behind a small header), the JSON of a
+//! minute's aggregate, and the open-minutes request between nodes. Aggregates and audit records
+//! stay JSON, so `nats stream view` shows records people can read.
 
 use deskbridge_protocol::ClientId;
 use serde::{Deserialize, Serialize};
 
-/// The streams, one per kind of record, each with its own retention (`max_age`).
-pub const SAMPLES: &str = "DESKBRIDGE_SAMPLES";
+use crate::store::packed::{self, PackError, MINUTE_MS};
+
+/// The streams, one per kind of record, each with its own retention (`max_age`). (Schema 1's
+/// `DESKBRIDGE_SAMPLES`, a message per sample, is no longer written or read.)
 pub const MINUTES: &str = "DESKBRIDGE_MINUTES";
 pub const AUDIT: &str = "DESKBRIDGE_AUDIT";
 
@@ -32,15 +35,6 @@ pub fn subject(kind: &str, id: Option<&ClientId>) -> String {
     }
 }
 
-/// A raw sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RawSample {
-    pub ts: u64,
-    pub value: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_used: Option<u64>,
-}
-
 /// The aggregate of one desktop's samples in one minute (or part of one: a reader merges the
 /// records of the same minute, which two nodes may both write when the desktop moves).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -54,28 +48,125 @@ pub struct Minute {
     pub memory_total: f64,
 }
 
-impl Minute {
-    /// The aggregate of one sample.
-    pub fn of(minute: u64, value: f64, memory_used: Option<u64>) -> Self {
-        Self {
-            minute,
-            n: 1,
-            low: value,
-            high: value,
-            total: value,
-            memory_n: u64::from(memory_used.is_some()),
-            memory_total: memory_used.map_or(0.0, |m| m as f64),
-        }
+/// Raw samples, packed: one message per desktop per minute (`deskbridge.store.v2.raw.<id>`).
+pub const RAW: &str = "DESKBRIDGE_RAW";
+/// Each node's crash journal: one message per batch and minute
+/// (`deskbridge.store.v2.journal.<node>.<minute / 60,000>`), purged once the minute is written.
+pub const JOURNAL: &str = "DESKBRIDGE_JOURNAL";
+/// Core NATS (no stream): a node asks every node for a desktop's open minutes here.
+pub const OPEN: &str = "deskbridge.store.v2.open";
+
+const PREFIX_V2: &str = "deskbridge.store.v2";
+
+/// The subjects a v2 stream holds (`deskbridge.store.v2.raw.>`).
+pub fn stream_subjects_v2(kind: &str) -> String {
+    format!("{PREFIX_V2}.{kind}.>")
+}
+
+/// A desktop's packed raw minutes.
+pub fn raw_subject(id: &ClientId) -> String {
+    format!("{PREFIX_V2}.raw.{}", token(id.as_str()))
+}
+
+/// Node `node`'s journal of `minute`.
+pub fn journal_subject(node: &str, minute: u64) -> String {
+    format!("{PREFIX_V2}.journal.{}.{}", token(node), minute / MINUTE_MS)
+}
+
+/// All of node `node`'s journal.
+pub fn journal_all(node: &str) -> String {
+    format!("{PREFIX_V2}.journal.{}.>", token(node))
+}
+
+/// Which node wrote a minute record, from which journal messages (`first..=last`): two records
+/// with the same node, minute and `first` are the same samples written twice (a retry, or a
+/// node that was killed before it purged its journal); readers keep the one reaching furthest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    pub node: String,
+    pub first: u64,
+    pub last: u64,
+}
+
+/// A desktop's raw samples of one minute as a message: `varint(minute / 60,000) varint(first)
+/// varint(last) str(node)` then the packed samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawMinute {
+    pub minute: u64,
+    pub origin: Origin,
+    pub packed: Vec<u8>,
+}
+
+impl RawMinute {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.packed.len() + 32);
+        self.encode_into(&mut out);
+        out
     }
 
-    pub fn merge(&mut self, other: &Minute) {
-        self.n += other.n;
-        self.low = self.low.min(other.low);
-        self.high = self.high.max(other.high);
-        self.total += other.total;
-        self.memory_n += other.memory_n;
-        self.memory_total += other.memory_total;
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        packed::put_header(
+            out,
+            &[self.minute / MINUTE_MS, self.origin.first, self.origin.last],
+        );
+        packed::put_str(out, &self.origin.node);
+        out.extend_from_slice(&self.packed);
     }
+
+    pub fn decode(mut bytes: &[u8]) -> Result<Self, PackError> {
+        let [minute, first, last] = packed::get_header::<3>(&mut bytes)?;
+        let node = packed::get_str(&mut bytes)?;
+        let minute = minute.checked_mul(MINUTE_MS).ok_or(PackError::Overlong)?;
+        packed::for_each(minute, bytes, |_| {})?;
+        Ok(Self {
+            minute,
+            origin: Origin { node, first, last },
+            packed: bytes.to_vec(),
+        })
+    }
+
+    /// Several, length-prefixed: a node's answer to an open-minutes request.
+    pub fn encode_many(records: &[RawMinute]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in records {
+            let one = r.encode();
+            packed::put_header(&mut out, &[one.len() as u64]);
+            out.extend_from_slice(&one);
+        }
+        out
+    }
+
+    pub fn decode_many(mut bytes: &[u8]) -> Result<Vec<Self>, PackError> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let [len] = packed::get_header::<1>(&mut bytes)?;
+            let len = usize::try_from(len).map_err(|_| PackError::Truncated)?;
+            if bytes.len() < len {
+                return Err(PackError::Truncated);
+            }
+            let (one, rest) = bytes.split_at(len);
+            out.push(Self::decode(one)?);
+            bytes = rest;
+        }
+        Ok(out)
+    }
+}
+
+/// A minute's aggregate as a message of the minutes stream; v1 records have no origin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MinuteRecord {
+    #[serde(flatten)]
+    pub minute: Minute,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// An open-minutes request: a desktop and a range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenRequest {
+    pub id: String,
+    pub from: u64,
+    pub to: u64,
 }
 
 #[cfg(test)]
@@ -83,16 +174,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_id_is_one_token_and_minutes_merge() {
+    fn every_id_is_one_token() {
         let id = ClientId::new("a.b").unwrap();
         assert_eq!(
             subject("samples", Some(&id)),
             "deskbridge.store.v1.samples.a~b"
         );
         assert_eq!(subject("audit", None), "deskbridge.store.v1.audit._");
-        let mut m = Minute::of(0, 10.0, Some(4));
-        m.merge(&Minute::of(0, 30.0, None));
-        assert_eq!((m.n, m.low, m.high, m.total), (2, 10.0, 30.0, 40.0));
-        assert_eq!((m.memory_n, m.memory_total), (1, 4.0));
+    }
+
+    #[test]
+    fn raw_minutes_round_trip_alone_and_in_a_node_answer_and_refuse_garbage() {
+        let mut bytes = Vec::new();
+        packed::push(
+            &mut bytes,
+            &packed::Packed {
+                ts: 120_500,
+                value: 3.5,
+                memory_used: None,
+            },
+        );
+        let r = RawMinute {
+            minute: 120_000,
+            origin: Origin {
+                node: "n-1".into(),
+                first: 7,
+                last: 9,
+            },
+            packed: bytes,
+        };
+        assert_eq!(RawMinute::decode(&r.encode()).unwrap(), r);
+        let many = RawMinute::encode_many(&[r.clone(), r.clone()]);
+        assert_eq!(
+            RawMinute::decode_many(&many).unwrap(),
+            vec![r.clone(), r.clone()]
+        );
+        assert!(RawMinute::decode_many(&[]).unwrap().is_empty());
+        for cut in 1..many.len() {
+            let _ = RawMinute::decode_many(&many[..cut]);
+        }
+        assert!(RawMinute::decode(&r.encode()[..4]).is_err());
+        assert_eq!(
+            journal_subject("a.b", 120_000),
+            "deskbridge.store.v2.journal.a~b.2"
+        );
+        // A schema 1 aggregate (no origin) still reads.
+        let v1: MinuteRecord = serde_json::from_str(
+            r#"{"minute":0,"n":1,"low":1.0,"high":1.0,"total":1.0,"memory_n":0,"memory_total":0.0}"#,
+        )
+        .unwrap();
+        assert_eq!(v1.origin, None);
     }
 }

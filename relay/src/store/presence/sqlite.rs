@@ -132,7 +132,8 @@ mod tests {
         // The store thread's cleanup deletes them by the minute aggregates' retention.
         let mut config = StoreConfig::new(dir.path());
         config.retention_minutes = Duration::from_millis(7_500);
-        let mut writer = Writer::new(conn, config, Arc::new(metrics));
+        let open = Arc::new(crate::store::open::OpenMinutes::default());
+        let mut writer = Writer::new(conn, config, Arc::new(metrics), open).unwrap();
         writer.cleanup(10_000).unwrap();
         let mut conn = schema::connect(&dir.path().join("s.sqlite3")).unwrap();
         let got = offline(&mut conn, "a", 0, 10_000).unwrap();
