@@ -15,15 +15,24 @@ fn node(nats: &Nats, name: &str, dir: &std::path::Path) -> Config {
 }
 
 /// Waits until `node`'s store writes to JetStream (its streams made): a sample of a probe desktop
-/// comes back out. Presence changes before that would be dropped (counted).
+/// comes back out. Presence changes before that would be dropped (counted), and so would the
+/// probe's samples: it sends one at every look.
 async fn store_ready(node: &RelayHandle, probe: &str) {
     let mut desktop = Client::join(node.addr(), probe, "desktop").await;
-    desktop.send(r#"{"event":"cpu","value":1.0}"#).await;
     let path = format!("/api/history?id={probe}&step=raw");
-    api_until(node.addr(), &path, None, CLUSTER_WAIT, |b| {
-        b["points"].as_array().is_some_and(|p| !p.is_empty())
-    })
-    .await;
+    let deadline = std::time::Instant::now() + CLUSTER_WAIT;
+    loop {
+        desktop.send(r#"{"event":"cpu","value":1.0}"#).await;
+        let (status, body) = api_get(node.addr(), &path, None).await;
+        if status == 200 && body["points"].as_array().is_some_and(|p| !p.is_empty()) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{probe}'s store not writing within {CLUSTER_WAIT:?}: {status} {body}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[actix_web::test]

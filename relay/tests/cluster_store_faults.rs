@@ -159,8 +159,9 @@ async fn a_node_killed_mid_write_loses_at_most_the_last_second_and_starts_cleanl
 
 #[actix_web::test]
 async fn jetstream_out_of_space_keeps_relaying_and_counts_and_logs_the_drops() {
-    // Room for a few hundred samples in all of JetStream.
-    let nats = Nats::start_with_jetstream("max_file_store: 64KB");
+    // Room for a few hundred samples in all of JetStream (packed, about 11 B each here, plus
+    // each journal message's own overhead).
+    let nats = Nats::start_with_jetstream("max_file_store: 8KB");
     let dir = tempfile::tempdir().unwrap();
     let data_arg = format!("--data-dir={}", dir.path().join("a").display());
     let flags = [

@@ -12,6 +12,7 @@
 //! with the open minutes every node keeps in memory.
 
 pub mod read;
+mod silent;
 pub mod wire;
 pub mod writer;
 

@@ -8,7 +8,7 @@
 //! one), so the answer includes the current minute whichever node holds the desktop. Records
 //! of the same samples written twice (same node, minute and first journal message) count once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
@@ -115,13 +115,14 @@ impl Gathered {
     }
 }
 
-/// Asks every node (this one too) for `id`'s open minutes in `[from, to)`.
+/// Asks every node (this one too) for `id`'s open minutes in `[from, to)`; also says which
+/// nodes answered (the others' journals are read instead: `silent`).
 async fn open_minutes(
     client: &async_nats::Client,
     id: &ClientId,
     from: u64,
     to: u64,
-) -> Result<Vec<RawMinute>, StoreError> {
+) -> Result<(Vec<RawMinute>, HashSet<String>), StoreError> {
     let ask = OpenRequest {
         id: id.as_str().to_owned(),
         from,
@@ -136,7 +137,15 @@ async fn open_minutes(
         .map_err(failed)?;
     let mut out = Vec::new();
     let mut wait = OPEN_FIRST_WAIT;
+    let mut answered = HashSet::new();
     while let Ok(Some(reply)) = tokio::time::timeout(wait, replies.next()).await {
+        if let Some(node) = reply
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(wire::NODE_HEADER))
+        {
+            answered.insert(node.as_str().to_owned());
+        }
         match RawMinute::decode_many(&reply.payload) {
             Ok(records) => out.extend(records),
             Err(e) => log::warn!("store: a node's open minutes were unreadable, left out: {e}"),
@@ -144,7 +153,7 @@ async fn open_minutes(
         wait = OPEN_QUIET;
     }
     let _ = replies.unsubscribe().await;
-    Ok(out)
+    Ok((out, answered))
 }
 
 /// The history of `id` in `[from, to)` at `step`.
@@ -210,7 +219,9 @@ pub async fn history(
     }
     // Open minutes reach back at most PAST_SKEW (late samples) plus a minute and its grace.
     if to.saturating_add(PAST_SKEW_MS + 2 * MINUTE_MS + GRACE_MS) > now_ms() {
-        for r in open_minutes(client, id, first, to).await? {
+        let (mut open, answered) = open_minutes(client, id, first, to).await?;
+        open.extend(super::silent::open_minutes(js, id, first, to, &answered).await?);
+        for r in open {
             if r.minute >= first {
                 let part = match step {
                     Step::Raw => Part::Raw(r.packed),

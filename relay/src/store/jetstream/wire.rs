@@ -74,6 +74,17 @@ pub fn journal_subject(node: &str, minute: u64) -> String {
 }
 
 /// All of node `node`'s journal.
+/// The node and minute (Unix ms) of a journal subject, `None` for any other subject.
+pub fn parse_journal_subject(subject: &str) -> Option<(String, u64)> {
+    let rest = subject.strip_prefix(PREFIX_V2)?.strip_prefix(".journal.")?;
+    let (node, minute) = rest.rsplit_once('.')?;
+    let minute = minute.parse::<u64>().ok()?.checked_mul(MINUTE_MS)?;
+    Some((node.replace('~', "."), minute))
+}
+
+/// The header a node's answer on [`OPEN`] names it by, so a reader knows who did not answer.
+pub const NODE_HEADER: &str = "Deskbridge-Node";
+
 pub fn journal_all(node: &str) -> String {
     format!("{PREFIX_V2}.journal.{}.>", token(node))
 }
@@ -181,6 +192,23 @@ mod tests {
             "deskbridge.store.v1.samples.a~b"
         );
         assert_eq!(subject("audit", None), "deskbridge.store.v1.audit._");
+    }
+
+    #[test]
+    fn a_journal_subject_names_its_node_and_minute() {
+        let subject = journal_subject("relay.1", 7 * MINUTE_MS + 5);
+        assert_eq!(
+            parse_journal_subject(&subject),
+            Some(("relay.1".to_owned(), 7 * MINUTE_MS))
+        );
+        assert_eq!(
+            parse_journal_subject(&raw_subject(&ClientId::new("a").unwrap())),
+            None
+        );
+        assert_eq!(
+            parse_journal_subject("deskbridge.store.v2.journal.n.x"),
+            None
+        );
     }
 
     #[test]

@@ -171,8 +171,14 @@ async fn answer(
             })
             .collect()
     };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(wire::NODE_HEADER, node);
     let _ = client
-        .publish(reply, Bytes::from(RawMinute::encode_many(&records)))
+        .publish_with_headers(
+            reply,
+            headers,
+            Bytes::from(RawMinute::encode_many(&records)),
+        )
         .await;
 }
 
