@@ -13,7 +13,10 @@
 //! Liveness: the agent pings every `ping_interval`, and any frame at all from the relay (pong,
 //! ping, message) counts as a sign of life. A relay that stays silent for `idle_timeout` is
 //! treated as dead even if the TCP connection looks open, which is what a half-open connection
-//! through a NAT or a suspended laptop looks like.
+//! through a NAT or a suspended laptop looks like. When the relay states how long it waits for
+//! this desktop (`audience.timeout_ms`, longer while nobody watches), the agent pings every third
+//! of that and waits as long for the relay, never more often or less patiently than its own
+//! settings say: an unwatched agent wakes for its heartbeat every 40 s instead of every 10 s.
 
 use std::time::{Duration, Instant};
 
@@ -139,6 +142,16 @@ pub struct CloseSession {
     pub going_away: Option<OfflineReason>,
 }
 
+/// How often to ping the relay and how long it may stay silent: `ping_interval` and
+/// `idle_timeout`, or a third of the relay's stated timeout and the whole of it where longer.
+fn pacing(timing: &Timing, stated: Option<Duration>) -> (Duration, Duration) {
+    let stated = stated.unwrap_or_default();
+    (
+        timing.ping_interval.max(stated / 3),
+        timing.idle_timeout.max(stated),
+    )
+}
+
 /// The connection actor. See the module docs.
 pub struct Session {
     generation: u64,
@@ -153,6 +166,10 @@ pub struct Session {
     ending: Option<Ending>,
     closing: bool,
     pings: u64,
+    /// How long the relay said it waits for this desktop (`audience.timeout_ms`), if it did.
+    stated_timeout: Option<Duration>,
+    /// The next heartbeat, re-armed when the stated timeout changes.
+    next_ping: Option<SpawnHandle>,
 }
 
 impl Session {
@@ -180,6 +197,8 @@ impl Session {
                 ending: None,
                 closing: false,
                 pings: 0,
+                stated_timeout: None,
+                next_ping: None,
             }
         })
     }
@@ -217,13 +236,45 @@ impl Session {
         ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
     }
 
-    /// Called every `ping_interval`: gives up on a silent relay, otherwise pings it.
+    fn ping_every(&self) -> Duration {
+        pacing(&self.timing, self.stated_timeout).0
+    }
+
+    fn silence_limit(&self) -> Duration {
+        pacing(&self.timing, self.stated_timeout).1
+    }
+
+    fn schedule_heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if let Some(pending) = self.next_ping.take() {
+            ctx.cancel_future(pending);
+        }
+        let every = self.ping_every();
+        self.next_ping = Some(ctx.run_later(every, |session, ctx| session.heartbeat(ctx)));
+    }
+
+    /// The relay said how long it waits for this desktop now.
+    fn relay_timeout(&mut self, timeout: Duration, ctx: &mut Context<Self>) {
+        if timeout.is_zero() || self.stated_timeout == Some(timeout) {
+            return;
+        }
+        self.stated_timeout = Some(timeout);
+        log::debug!(
+            "the relay waits {} for this desktop: pinging every {}",
+            humantime::format_duration(timeout),
+            humantime::format_duration(self.ping_every())
+        );
+        self.schedule_heartbeat(ctx);
+    }
+
+    /// Called every [`Session::ping_every`]: gives up on a silent relay, otherwise pings it.
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        self.next_ping = None;
         let silent = self.last_heard.elapsed();
-        if silent > self.timing.idle_timeout {
+        let limit = self.silence_limit();
+        if silent > limit {
             let why = format!(
                 "nothing heard from the relay for over {}",
-                humantime::format_duration(self.timing.idle_timeout)
+                humantime::format_duration(limit)
             );
             self.note_ending(Ending::Lost(why));
             ctx.stop();
@@ -240,6 +291,7 @@ impl Session {
         self.write(Message::Ping(Bytes::copy_from_slice(
             &self.pings.to_be_bytes(),
         )));
+        self.schedule_heartbeat(ctx);
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
@@ -277,6 +329,9 @@ impl Session {
                     audience.overview,
                     audience.interval_ms
                 );
+                if let Some(ms) = audience.timeout_ms {
+                    self.relay_timeout(Duration::from_millis(ms), ctx);
+                }
                 self.report(SessionEventKind::Audience {
                     interval: Duration::from_millis(audience.interval_ms),
                 });
@@ -332,9 +387,7 @@ impl Actor for Session {
         if let Some(auth) = self.authentication.take() {
             self.write(Message::Text(auth.into()));
         }
-        ctx.run_interval(self.timing.ping_interval, |session, ctx| {
-            session.heartbeat(ctx)
-        });
+        self.schedule_heartbeat(ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -515,6 +568,24 @@ mod tests {
                 return event;
             }
         }
+    }
+
+    #[test]
+    fn an_unwatched_agent_pings_at_a_third_of_the_relays_timeout_never_faster_than_its_own() {
+        let t = Timing::default();
+        let s = Duration::from_secs;
+        assert_eq!(
+            pacing(&t, None),
+            (s(10), s(30)),
+            "an older relay: the agent's own"
+        );
+        assert_eq!(pacing(&t, Some(s(30))), (s(10), s(30)));
+        assert_eq!(pacing(&t, Some(s(120))), (s(40), s(120)));
+        assert_eq!(
+            pacing(&t, Some(s(6))),
+            (s(10), s(30)),
+            "a short stated timeout never makes it ping faster or give up sooner"
+        );
     }
 
     #[actix_rt::test]

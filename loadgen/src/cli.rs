@@ -141,6 +141,11 @@ pub struct AudienceArgs {
     #[arg(long, default_value_t = 1.0)]
     pub watched_percent: f64,
 
+    /// Share of desktops on a fleet grid (one `fleet` connection watching them), in whole
+    /// percent; needs --secret-file, since a fleet connection needs a fleet token.
+    #[arg(long, default_value_t = 0)]
+    pub grid_percent: u32,
+
     /// Every desktop reports at 1 Hz whatever the relay asks (the fleet before issue 14).
     #[arg(long)]
     pub ignore_audience: bool,

@@ -67,8 +67,14 @@ pub enum Incoming {
     /// One of our `beep` frames, with its stamp.
     Beep(u64),
     Presence,
-    /// `audience`, with the interval it asks for in milliseconds.
-    Audience(u64),
+    /// `audience`: the interval it asks for and the timeout it states, in milliseconds (0 where
+    /// absent).
+    Audience {
+        interval_ms: u64,
+        timeout_ms: u64,
+    },
+    /// A `forward` on a fleet connection: one of our `cpu` frames, with its stamp.
+    Forward(u64),
     Welcome,
     Error,
     /// `history` and anything else.
@@ -86,10 +92,20 @@ pub fn classify(text: &str) -> Incoming {
         Incoming::Presence
     } else if text.starts_with(r#"{"event":"audience""#) {
         let v: Option<serde_json::Value> = serde_json::from_str(text).ok();
-        Incoming::Audience(
-            v.and_then(|v| v.get("interval_ms")?.as_u64())
-                .unwrap_or_default(),
-        )
+        let field = |k: &str| {
+            v.as_ref()
+                .and_then(|v| v.get(k)?.as_u64())
+                .unwrap_or_default()
+        };
+        Incoming::Audience {
+            interval_ms: field("interval_ms"),
+            timeout_ms: field("timeout_ms"),
+        }
+    } else if text.starts_with(r#"{"event":"forward""#) {
+        // The wrapped frame is ours, byte for byte, and ends the `forward`: `…,"t":N}}`.
+        text.strip_suffix('}')
+            .and_then(stamp)
+            .map_or(Incoming::Other, Incoming::Forward)
     } else if text.starts_with(r#"{"event":"error""#) {
         Incoming::Error
     } else if text.starts_with(r#"{"event":"welcome""#) {
@@ -165,8 +181,23 @@ mod tests {
         );
         assert_eq!(
             classify(r#"{"event":"audience","detail":0,"overview":0,"interval_ms":60000}"#),
-            Incoming::Audience(60_000)
+            Incoming::Audience {
+                interval_ms: 60_000,
+                timeout_ms: 0
+            }
         );
+        assert_eq!(
+            classify(
+                r#"{"event":"audience","detail":0,"overview":0,"interval_ms":60000,"timeout_ms":120000}"#
+            ),
+            Incoming::Audience {
+                interval_ms: 60_000,
+                timeout_ms: 120_000
+            }
+        );
+        let cpu = CpuFrames::new(0).at(42);
+        let forward = format!(r#"{{"event":"forward","client_id":"lg-1-3","message":{cpu}}}"#);
+        assert_eq!(classify(&forward), Incoming::Forward(42));
         let err = r#"{"event":"error","code":"peer_busy","message":"x"}"#;
         assert_eq!(classify(err), Incoming::Error);
         assert_eq!(error_code(err), "peer_busy");

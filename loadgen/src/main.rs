@@ -7,6 +7,7 @@ mod client;
 mod clock;
 mod fleet;
 mod frames;
+mod grid;
 mod latency;
 mod probe;
 mod reference;

@@ -71,6 +71,12 @@ pub struct Audience {
     pub overview: u32,
     /// The reporting interval the relay wants, in milliseconds.
     pub interval_ms: u64,
+    /// How long the relay waits, in milliseconds, without any frame from this desktop (a report,
+    /// a ping, a pong) before it drops it as `lost`: longer while nobody watches, so an idle
+    /// desktop may heartbeat less often (the agent pings every third of it). Absent from relays
+    /// older than it: assume the relay's fixed 30 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// `history`: the last cpu samples of the id, oldest first, sent to a viewer right after `welcome`.
@@ -293,10 +299,25 @@ mod tests {
             detail: 1,
             overview: 3,
             interval_ms: 1000,
+            timeout_ms: Some(30_000),
         });
         assert_eq!(
             audience.to_json(),
-            r#"{"event":"audience","detail":1,"overview":3,"interval_ms":1000}"#
+            r#"{"event":"audience","detail":1,"overview":3,"interval_ms":1000,"timeout_ms":30000}"#
+        );
+        let older: ServerMessage = serde_json::from_str(
+            r#"{"event":"audience","detail":0,"overview":0,"interval_ms":60000}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(
+                older,
+                ServerMessage::Audience(Audience {
+                    timeout_ms: None,
+                    ..
+                })
+            ),
+            "an older relay's audience still reads"
         );
         let online = ServerMessage::Presence(Presence {
             client_id: ClientId::new("a").unwrap(),

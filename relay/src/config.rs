@@ -20,6 +20,9 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// A session silent (no frame of any kind, pongs included) for this long is dropped.
     pub client_timeout: Duration,
+    /// …but a desktop nobody watches only after this long, told to it in `audience.timeout_ms`
+    /// so it may heartbeat less often (see `session/liveness.rs`).
+    pub client_timeout_idle: Duration,
     /// A connection must authenticate within this time.
     pub auth_timeout: Duration,
     /// Largest accepted message (a whole message, after joining continuation frames), in bytes.
@@ -95,6 +98,7 @@ impl Default for Config {
             allow_anonymous: false,
             heartbeat_interval: Duration::from_secs(10),
             client_timeout: Duration::from_secs(30),
+            client_timeout_idle: Duration::from_secs(120),
             auth_timeout: Duration::from_secs(10),
             max_message_size: 64 * 1024,
             max_viewers_per_id: 32,

@@ -172,6 +172,7 @@ pub struct Metrics {
     commands_waiting: Gauge,
     desktops_by_interval: [Gauge; 3],
     audience_changes: Counter,
+    heartbeat_pings: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -313,6 +314,12 @@ impl Metrics {
             "audience frames sent to desktops (on join and on every change of who watches)",
             audience_changes.clone(),
         );
+        let heartbeat_pings = Counter::default();
+        registry.register(
+            "heartbeat_pings",
+            "WebSocket pings the relay sent to sessions it had not heard from for their probe interval",
+            heartbeat_pings.clone(),
+        );
 
         let commands_family = Family::<CommandLabel, Counter>::default();
         registry.register(
@@ -348,6 +355,7 @@ impl Metrics {
             commands_waiting,
             desktops_by_interval,
             audience_changes,
+            heartbeat_pings,
             limited,
             auth_failures,
             signins,
@@ -459,6 +467,11 @@ impl Metrics {
     /// `deskbridge_audience_changes_total`.
     pub fn audience_changes(&self) -> &Counter {
         &self.audience_changes
+    }
+
+    /// `deskbridge_heartbeat_pings_total`.
+    pub fn heartbeat_pings(&self) -> &Counter {
+        &self.heartbeat_pings
     }
 }
 

@@ -106,7 +106,13 @@ fn pump(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>, stop: A
 
 #[actix_rt::test]
 async fn a_silent_relay_is_detected_and_the_agent_reconnects() {
-    let relay = start_relay(relay_config());
+    // The relay states a timeout of 3 s for the desktop, watched or not: the agent waits that long
+    // for the relay, as FAST asks too (a longer stated timeout would make it wait longer).
+    let relay = start_relay(deskbridge_testkit::Config {
+        client_timeout: Duration::from_secs(3),
+        client_timeout_idle: Duration::from_secs(3),
+        ..relay_config()
+    });
     let proxy = Proxy::start(relay.addr());
     let home = Home::new();
     // FAST: ping every 500 ms, give up after 3 s of silence.
@@ -147,6 +153,107 @@ async fn a_silent_relay_is_detected_and_the_agent_reconnects() {
             matches!(m, deskbridge_protocol::ServerMessage::Cpu(_)).then_some(())
         })
         .await;
+    drop(proxy);
+    relay.stop();
+}
+
+/// A relay that holds watched desktops to 2 s of silence and unwatched ones to 6 s, probing after
+/// 1 s (scaled from 30 s and 120 s).
+fn idle_relay() -> deskbridge_testkit::RelayHandle {
+    start_relay(deskbridge_testkit::Config {
+        client_timeout: Duration::from_secs(2),
+        client_timeout_idle: IDLE,
+        ..relay_config()
+    })
+}
+
+const IDLE: Duration = Duration::from_secs(6);
+const DESKTOPS: &str = r#"deskbridge_sessions{mode="desktop"}"#;
+const PINGS: &str = "deskbridge_heartbeat_pings_total";
+
+async fn desktops(relay: &deskbridge_testkit::RelayHandle) -> f64 {
+    deskbridge_testkit::cluster::metric(relay.addr(), DESKTOPS).await
+}
+
+#[actix_rt::test]
+async fn an_unwatched_agent_heartbeats_at_a_third_of_its_idle_timeout_and_stays_online() {
+    let relay = idle_relay();
+    let home = Home::new();
+    // Its own settings would ping every 500 ms and give up after 3 s; the relay's 6 s make it
+    // ping every 2 s and wait 6 s.
+    let agent = AgentProcess::run(&home, &format!("ws://{}/ws", relay.addr()), "idle", FAST);
+    agent
+        .wait_for_log("connected to the relay as idle", Duration::from_secs(10))
+        .await;
+    // Its pings before it heard the relay's timeout are over within a second.
+    actix_rt::time::sleep(Duration::from_secs(1)).await;
+    let pings = deskbridge_testkit::cluster::metric(relay.addr(), PINGS).await;
+    // 8 s: four times the watched timeout, longer than the idle one.
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        assert_eq!(desktops(&relay).await, 1.0, "the quiet agent stays online");
+        actix_rt::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        deskbridge_testkit::cluster::metric(relay.addr(), PINGS).await,
+        pings,
+        "its own pings keep it: the relay needs to send none"
+    );
+    assert_eq!(
+        agent
+            .log()
+            .matches("connected to the relay as idle")
+            .count(),
+        1,
+        "one connection all along:\n{}",
+        agent.log()
+    );
+    relay.stop();
+}
+
+#[actix_rt::test]
+async fn a_cut_unwatched_agent_is_lost_within_the_idle_timeout() {
+    let relay = idle_relay();
+    let proxy = Proxy::start(relay.addr());
+    let home = Home::new();
+    // The agent's own patience is longer than the relay's here, so what is measured is the
+    // relay's detection, not a reconnect.
+    let args = ["--ping-interval", "500ms", "--idle-timeout", "30s"];
+    let agent = AgentProcess::run(&home, &format!("ws://{}/ws", proxy.addr), "cut", &args);
+    agent
+        .wait_for_log("connected to the relay as cut", Duration::from_secs(10))
+        .await;
+    actix_rt::time::sleep(Duration::from_secs(1)).await;
+    proxy.freeze_existing();
+    let cut = Instant::now();
+    while desktops(&relay).await > 0.0 {
+        assert!(
+            cut.elapsed() < IDLE + Duration::from_secs(2),
+            "still online {:?} after the cut",
+            cut.elapsed()
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lost_after = cut.elapsed();
+    assert!(
+        lost_after > Duration::from_secs(3),
+        "lost after {lost_after:?}: an unwatched desktop has the idle timeout"
+    );
+    let mut viewer = Client::join(relay.addr(), "cut", "web").await;
+    let offline = viewer
+        .expect("presence", Duration::from_secs(2), |m| match m {
+            deskbridge_protocol::ServerMessage::Presence(p)
+                if p.desktop == DesktopState::Offline =>
+            {
+                Some(p.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        offline.reason,
+        Some(deskbridge_protocol::OfflineReason::Lost)
+    );
     drop(proxy);
     relay.stop();
 }

@@ -69,6 +69,8 @@ pub struct RelayFigures {
     pub metrics_end: Option<String>,
     /// When the run's traffic started, seconds after the run started (for the timeline).
     pub go_at: f64,
+    /// The window's start and end on this process's clock (`clock::now_ns`).
+    pub window_ns: (u64, u64),
 }
 
 pub struct FleetOutcome {
@@ -128,10 +130,12 @@ pub async fn run(
     let go = tokio::time::Instant::now();
     tokio::time::sleep_until(go + plan.warmup).await;
     relay.window_start = watch.proc();
+    relay.window_ns.0 = crate::clock::now_ns();
     let lg_start = loadgen_cpu(&child_pids);
     relay.metrics_start = watch.metrics().await;
     tokio::time::sleep_until(go + plan.warmup + plan.duration).await;
     relay.window_end = watch.proc();
+    relay.window_ns.1 = crate::clock::now_ns();
     let lg_end = loadgen_cpu(&child_pids);
     relay.metrics_end = watch.metrics().await;
 

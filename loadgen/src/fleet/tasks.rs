@@ -2,7 +2,9 @@
 //! rate and reads beeps; a viewer reads `cpu` and sends beeps; the slow viewer stops reading.
 //!
 //! One task per connection drives both directions with `select!`, so nothing is shared between
-//! the reading and the writing side and no frame waits on a lock.
+//! the reading and the writing side and no frame waits on a lock. A desktop pings the relay as
+//! the agent does (every 10 s, or a third of the timeout `audience` states when it follows
+//! `audience`), so heartbeats cost the relay what a real fleet's do.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,15 @@ fn read<E>(message: Option<Result<Message, E>>) -> Read<tokio_tungstenite::tungs
         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Read::Ended,
         Some(Ok(_)) => Read::Other,
     }
+}
+
+/// How often a desktop pings the relay, as the agent does by default (`--ping-interval`).
+pub const AGENT_PING: Duration = Duration::from_secs(10);
+
+/// How often a desktop that follows `audience` pings, as the agent does: every third of the
+/// timeout the relay states (0: none stated), never more often than [`AGENT_PING`].
+fn ping_period(timeout_ms: u64) -> Duration {
+    AGENT_PING.max(Duration::from_millis(timeout_ms) / 3)
 }
 
 /// Codes a viewer gets back instead of a delivered beep.
@@ -112,10 +123,19 @@ pub async fn run_desktop(mut ws: Ws, d: Desktop, mut sh: Shared) {
     let mut ready = false;
     let mut rate = d.rate;
     let phase = d.pair as f64 / d.pairs.max(1) as f64;
+    // Pings from the start, spread over the period like the reports, as the agent pings.
+    let mut ping_every = AGENT_PING;
+    let mut pinger = ticker(now_ns(), 1.0 / ping_every.as_secs_f64(), phase);
     loop {
         tokio::select! {
             biased;
             _ = stopped(&mut sh.stop) => break,
+            _ = tick(&mut pinger) => {
+                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                    add(&tally.closed_early, 1);
+                    return;
+                }
+            }
             w = started(&mut sh.go), if window.is_none() => {
                 window = Some(w);
                 sender = ticker(w.go, rate, phase);
@@ -159,13 +179,18 @@ pub async fn run_desktop(mut ws: Ws, d: Desktop, mut sh: Shared) {
                         tally.ready_desktops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     Incoming::Error => tally.error(frames::error_code(&text)),
-                    Incoming::Audience(interval_ms) if d.follow_audience && interval_ms > 0 => {
+                    Incoming::Audience { interval_ms, timeout_ms } if d.follow_audience && interval_ms > 0 => {
                         let asked = 1000.0 / interval_ms as f64;
                         if asked != rate {
                             rate = asked;
                             if window.is_some() {
                                 sender = ticker(now_ns(), rate, phase);
                             }
+                        }
+                        let period = ping_period(timeout_ms);
+                        if period != ping_every {
+                            ping_every = period;
+                            pinger = ticker(now_ns(), 1.0 / period.as_secs_f64(), phase);
                         }
                     }
                     _ => {}
@@ -263,5 +288,17 @@ pub async fn run_viewer(mut ws: Ws, v: Viewer, mut sh: Shared) {
     }
     if !stalled {
         let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn desktops_ping_like_the_agent() {
+        assert_eq!(ping_period(0), AGENT_PING, "no timeout stated");
+        assert_eq!(ping_period(30_000), AGENT_PING);
+        assert_eq!(ping_period(120_000), Duration::from_secs(40));
     }
 }

@@ -5,16 +5,20 @@
 //! fleet as it was before. Reports the relay's messages in per second, its CPU and the payload
 //! bytes it read and wrote in the window.
 //!
-//! Fleet grids (the overview class, 5 s) are not modelled: the fleet socket that would hold grid
-//! watchers is not in this relay yet.
+//! With `--grid-percent P`, one `fleet` connection (a page's grid, [`crate::grid`]) watches P %
+//! of the desktops, disjoint from the detail-watched ones: those are asked for the overview
+//! interval (5 s). Every desktop pings the relay as the agent does (see `fleet/tasks.rs`).
 
 use anyhow::bail;
 
 use crate::cli::{AudienceArgs, Cli, FleetArgs};
+use crate::client::Credentials;
 use crate::fleet::coordinator;
 use crate::frames::CpuFrames;
+use crate::grid::Grid;
 use crate::probe::metric;
 use crate::report::Report;
+use crate::target::Target;
 
 use super::pairs::traffic;
 use super::{
@@ -25,6 +29,12 @@ use super::{
 pub async fn run(cli: &Cli, args: &AudienceArgs) -> anyhow::Result<Report> {
     if !(args.watched_percent > 0.0 && args.watched_percent <= 100.0) {
         bail!("--watched-percent must be above 0 and at most 100");
+    }
+    if args.grid_percent > 99 {
+        bail!("--grid-percent must be at most 99");
+    }
+    if args.grid_percent > 0 && args.watched_percent > 1.0 {
+        bail!("--grid-percent picks desktops by their last two digits, disjoint from at most 1 % watched: pass --watched-percent 1 or less");
     }
     // Only the watched desktops have viewers, so the sockets are counted once the plan says which.
     let desktops_only = FleetArgs {
@@ -42,16 +52,38 @@ pub async fn run(cli: &Cli, args: &AudienceArgs) -> anyhow::Result<Report> {
     if args.fleet.source_ips.is_none() {
         plan.source_ips = default_source_ips(plan.pairs * (1 + plan.viewers));
     }
+    // The grid first, so each of its desktops is on it from its join.
+    let grid = match args.grid_percent {
+        0 => None,
+        percent => {
+            let Credentials::Keys(keys) = Credentials::load(cli.secret_file.as_deref())? else {
+                bail!("--grid-percent needs --secret-file: a fleet connection needs a fleet token");
+            };
+            let target = Target::parse(&plan.url)?;
+            Some(Grid::open(&target, &keys, &plan.run_id, percent, plan.connect_timeout).await?)
+        }
+    };
     let o = coordinator::run(&plan, processes, cli.threads, &watch(cli)?).await?;
+    let grid = match grid {
+        Some(g) => Some(
+            g.finish(o.relay.window_ns.0, o.relay.window_ns.1, processes == 1)
+                .await?,
+        ),
+        None => None,
+    };
     let mut r = Report::new("audience", cli.label.as_deref());
     describe_fleet(&mut r, &plan, processes);
     let watched = (0..plan.pairs).filter(|&g| plan.viewers_of(g) > 0).count();
+    let on_grid = (0..plan.pairs)
+        .filter(|&g| crate::grid::on_grid(g, args.grid_percent))
+        .count();
     r.set("watched_desktops", watched);
+    r.set("grid_desktops", on_grid);
     r.set("follow_audience", plan.follow_audience);
     r.row(
         "scenario",
         format!(
-            "audience: {} desktops, {watched} of them with {} viewer(s), {}; {} s window after {} s",
+            "audience: {} desktops, {watched} of them with {} viewer(s), {on_grid} on a fleet grid, {}; {} s window after {} s",
             plan.pairs,
             plan.viewers,
             if plan.follow_audience {
@@ -76,7 +108,40 @@ pub async fn run(cli: &Cli, args: &AudienceArgs) -> anyhow::Result<Report> {
         _ => 0.0,
     };
     let audience_frames = delta("deskbridge_audience_changes_total");
-    let bytes = frame * (c.cpu_sent + c.cpu_delivered) as f64;
+    let pings = delta("deskbridge_heartbeat_pings_total");
+    let forwards = grid.as_ref().map_or(0, |g| g.forwards);
+    let bytes = frame * (c.cpu_sent + c.cpu_delivered + forwards) as f64;
+    r.num("relay_pings_per_s", pings / window);
+    r.row(
+        "heartbeats",
+        format!(
+            "{:.0} pings/s from the relay (to sessions silent for their probe interval); desktops ping as the agent does",
+            pings / window
+        ),
+    );
+    if let Some(g) = &grid {
+        let h = g.latency.to_histogram();
+        let (p50, p99) = (
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+        );
+        r.set("grid_forwards", g.forwards);
+        r.num("grid_forwards_per_s", g.forwards as f64 / window);
+        r.num("grid_p50_us", p50);
+        r.num("grid_p99_us", p99);
+        r.row(
+            "grid",
+            format!(
+                "{} forwards in the window ({:.0}/s) to the fleet connection, p50 {:.0} µs p99 {:.0} µs; {} presence frames, {} errors",
+                g.forwards,
+                g.forwards as f64 / window,
+                p50,
+                p99,
+                g.presence,
+                g.errors
+            ),
+        );
+    }
     r.num("relay_payload_bytes_per_s", bytes / window);
     r.num("audience_frames", audience_frames);
     r.row(

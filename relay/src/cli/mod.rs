@@ -174,6 +174,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DESKBRIDGE_CLIENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub client_timeout: Duration,
 
+    /// Drop a desktop nobody watches only after this long without a frame from it; it is told
+    /// so in `audience` (the agent then pings every third of it). At least --client-timeout.
+    #[arg(long, env = "DESKBRIDGE_CLIENT_TIMEOUT_IDLE", default_value = "120s", value_parser = parse_duration)]
+    pub client_timeout_idle: Duration,
+
     /// Close connections that do not authenticate within this time.
     #[arg(long, env = "DESKBRIDGE_AUTH_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub auth_timeout: Duration,
@@ -302,6 +307,13 @@ impl ServeArgs {
                 humantime::format_duration(self.heartbeat_interval)
             ));
         }
+        if self.client_timeout_idle < self.client_timeout {
+            return Err(format!(
+                "--client-timeout-idle ({}) must be at least --client-timeout ({})",
+                humantime::format_duration(self.client_timeout_idle),
+                humantime::format_duration(self.client_timeout)
+            ));
+        }
         let intervals = [
             ("--report-interval-detail", self.report_interval_detail),
             ("--report-interval-overview", self.report_interval_overview),
@@ -341,6 +353,7 @@ impl ServeArgs {
             commands_per_second: self.commands_per_second,
             heartbeat_interval: self.heartbeat_interval,
             client_timeout: self.client_timeout,
+            client_timeout_idle: self.client_timeout_idle,
             auth_timeout: self.auth_timeout,
             max_message_size: self.max_message_size,
             max_viewers_per_id: self.max_viewers,
@@ -438,6 +451,11 @@ mod tests {
         let config = args.to_config().unwrap();
         assert_eq!(config.heartbeat_interval, Duration::from_secs(10));
         assert_eq!(config.client_timeout, Duration::from_secs(30));
+        assert_eq!(config.client_timeout_idle, Duration::from_secs(120));
+        assert_eq!(
+            Config::default().client_timeout_idle,
+            config.client_timeout_idle
+        );
         assert_eq!(config.max_viewers_per_id, 32);
         assert!(!config.allow_anonymous);
         assert_eq!(config.report_interval_detail, Duration::from_secs(1));
@@ -473,6 +491,20 @@ mod tests {
             panic!("serve")
         };
         assert!(args.to_config().unwrap_err().contains("--client-timeout"));
+    }
+
+    #[test]
+    fn rejects_an_idle_timeout_shorter_than_the_client_timeout() {
+        let cli =
+            Cli::try_parse_from(["deskbridge-relay", "serve", "--client-timeout-idle", "20s"])
+                .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        assert!(args
+            .to_config()
+            .unwrap_err()
+            .contains("--client-timeout-idle"));
     }
 
     #[test]

@@ -25,12 +25,17 @@ use crate::config::Config;
 use crate::metrics::IntervalClass;
 use crate::outbox::SessionId;
 
-/// The reporting interval asked for in each class.
+/// The reporting interval asked for in each class, and how long a desktop may stay silent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportIntervals {
     pub detail: Duration,
     pub overview: Duration,
     pub idle: Duration,
+    /// The timeout of a watched desktop (`--client-timeout`)…
+    pub timeout: Duration,
+    /// …and of one nobody watches (`--client-timeout-idle`): who is not looked at can go
+    /// longer between heartbeats, at the price of a later `lost`.
+    pub idle_timeout: Duration,
 }
 
 impl ReportIntervals {
@@ -39,6 +44,16 @@ impl ReportIntervals {
             detail: config.report_interval_detail,
             overview: config.report_interval_overview,
             idle: config.report_interval_idle,
+            timeout: config.client_timeout,
+            idle_timeout: config.client_timeout_idle.max(config.client_timeout),
+        }
+    }
+
+    /// How long a desktop of `class` may be silent before it is dropped.
+    pub fn timeout_of(&self, class: IntervalClass) -> Duration {
+        match class {
+            IntervalClass::Idle => self.idle_timeout,
+            IntervalClass::Detail | IntervalClass::Overview => self.timeout,
         }
     }
 
@@ -128,6 +143,11 @@ impl AudienceState {
         self.intervals.of(counts.class())
     }
 
+    /// How long a desktop with this audience may be silent (`audience.timeout_ms`).
+    pub fn timeout(&self, counts: Counts) -> Duration {
+        self.intervals.timeout_of(counts.class())
+    }
+
     /// The room's audience may have changed (a join, a leave, another node's announcement, an
     /// expiry): `desktop` is the session of the desktop on this node, if any. `ticket` names the
     /// re-check if one has to be scheduled (never reused, as for presence).
@@ -215,6 +235,7 @@ impl AudienceState {
             detail: counts.detail,
             overview: counts.overview,
             interval_ms: millis(self.interval(counts)),
+            timeout_ms: Some(millis(self.timeout(counts))),
         })
         .to_json()
         .into()
@@ -251,10 +272,18 @@ mod tests {
             detail: 500 * MS,
             overview: Duration::from_secs(2),
             idle: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
         });
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&custom.frame(counts(0, 0))).unwrap(),
-            serde_json::json!({"event":"audience","detail":0,"overview":0,"interval_ms":10000})
+            serde_json::json!({"event":"audience","detail":0,"overview":0,"interval_ms":10000,"timeout_ms":120000})
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&custom.frame(counts(0, 1))).unwrap()
+                ["timeout_ms"],
+            30_000,
+            "a desktop on a grid is held to the watched timeout"
         );
     }
 
@@ -270,7 +299,7 @@ mod tests {
         let join = state.settle(Some(7), counts(0, 0), t0, 2);
         assert_eq!(
             told(&join),
-            serde_json::json!({"event":"audience","detail":0,"overview":0,"interval_ms":60000})
+            serde_json::json!({"event":"audience","detail":0,"overview":0,"interval_ms":60000,"timeout_ms":120000})
         );
         assert_eq!((join.left, join.entered), (None, Some(IntervalClass::Idle)));
         assert!(
@@ -326,7 +355,7 @@ mod tests {
         let step = state.settle(Some(1), counts(0, 4), t0, 1);
         assert_eq!(
             told(&step),
-            serde_json::json!({"event":"audience","detail":0,"overview":4,"interval_ms":5000})
+            serde_json::json!({"event":"audience","detail":0,"overview":4,"interval_ms":5000,"timeout_ms":30000})
         );
         assert_eq!(step.entered, Some(IntervalClass::Overview));
     }

@@ -209,4 +209,7 @@ pub enum PeerUpdate {
     Viewers(Arc<[Outbox]>),
     /// For a desktop: a newer connection for the same id took over.
     Replaced,
+    /// For a desktop: how long it may now be silent before it is dropped (its audience changed
+    /// class; the same figure went to it in `audience.timeout_ms`).
+    Timeout(std::time::Duration),
 }

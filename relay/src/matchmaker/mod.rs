@@ -285,12 +285,14 @@ impl Matchmaker {
         if let Some(class) = step.entered {
             self.metrics.desktops_by_interval(class).inc();
         }
-        if let (Some(frame), Some(desktop)) = (
-            step.send,
-            self.rooms.get(client_id).and_then(|r| r.desktop.as_ref()),
-        ) {
-            self.metrics.audience_changes().inc();
-            self.send_control(&desktop.outbox, frame);
+        if let (Some(frame), Some(room)) = (step.send, self.rooms.get(client_id)) {
+            if let Some(desktop) = room.desktop.as_ref() {
+                self.metrics.audience_changes().inc();
+                self.send_control(&desktop.outbox, frame);
+                // The session enforces the timeout the frame just announced.
+                let timeout = room.audience.timeout(room.audience_counts());
+                desktop.updates.do_send(PeerUpdate::Timeout(timeout));
+            }
         }
         if let Some((after, ticket)) = step.schedule {
             let client_id = client_id.clone();

@@ -123,17 +123,30 @@ impl FakeSession {
         }
     }
 
+    /// The next peer update but the timeouts that go with `audience` (tested in
+    /// `session/liveness.rs` and `tests/heartbeat.rs`).
     async fn next_update(&mut self) -> PeerUpdate {
-        tokio::time::timeout(WITHIN, self.updates.recv())
-            .await
-            .expect("an update in time")
-            .expect("the probe lives")
+        loop {
+            let update = tokio::time::timeout(WITHIN, self.updates.recv())
+                .await
+                .expect("an update in time")
+                .expect("the probe lives");
+            if !matches!(update, PeerUpdate::Timeout(_)) {
+                return update;
+            }
+        }
     }
 
-    /// Nothing but presence arrives within a short while.
+    /// Nothing but presence (and audience timeouts) arrives within a short while.
     async fn expect_no_update(&mut self) {
-        let quiet = tokio::time::timeout(Duration::from_millis(300), self.updates.recv()).await;
-        assert!(quiet.is_err(), "unexpected update: {quiet:?}");
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+        loop {
+            match tokio::time::timeout_at(deadline, self.updates.recv()).await {
+                Err(_) => return,
+                Ok(Some(PeerUpdate::Timeout(_))) => {}
+                Ok(other) => panic!("unexpected update: {other:?}"),
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! this actor or anyone relaying to it.
 
 pub mod close;
+mod liveness;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +43,7 @@ use crate::outbox::{self, Outbound, Outbox, SendError, SessionId, FLUSH_GRACE};
 use crate::state::RelayState;
 use crate::store::record::AuditRecord;
 use deskbridge_auth::Access;
+use liveness::{Liveness, Verdict};
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
@@ -73,7 +75,10 @@ pub struct WsSession {
     outbox: Outbox,
     abort_writer: Option<oneshot::Sender<()>>,
     phase: Phase,
-    last_seen: Instant,
+    /// When it was last heard from, when to ping it, when to drop it.
+    liveness: Liveness,
+    /// The pending liveness check, re-armed when the timeout changes.
+    liveness_check: Option<SpawnHandle>,
     /// The close frame to send when the actor stops.
     close: Option<CloseReason>,
     rate: SessionRate,
@@ -137,6 +142,11 @@ impl WsSession {
             config.message_burst,
             config.flood_refusals,
         );
+        let liveness = Liveness::new(
+            config.heartbeat_interval,
+            config.client_timeout,
+            Instant::now(),
+        );
         WsSession::create(move |ctx| {
             ctx.add_stream(stream);
             WsSession {
@@ -152,7 +162,8 @@ impl WsSession {
                 outbox,
                 abort_writer: Some(abort_tx),
                 phase: Phase::Unauthenticated,
-                last_seen: Instant::now(),
+                liveness,
+                liveness_check: None,
                 close: None,
             }
         });
@@ -709,6 +720,47 @@ impl WsSession {
         });
     }
 
+    /// Pings the session if it has been silent for its probe interval, drops it once silent
+    /// for its timeout, and arms the next check (see `liveness.rs`).
+    fn check_liveness(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let next = match self.liveness.check(now) {
+            Verdict::Drop => {
+                log::info!(
+                    "session {}: nothing heard for {}, dropping",
+                    self.id,
+                    humantime::format_duration(self.liveness.timeout())
+                );
+                self.state.metrics.errors(ErrorCode::Timeout).inc();
+                self.close_with(ctx, close::heartbeat_timeout());
+                return;
+            }
+            Verdict::Ping(next) => {
+                self.state.metrics.heartbeat_pings().inc();
+                let _ = self.outbox.send(Outbound::Ping(b""));
+                next
+            }
+            Verdict::Wait(next) => next,
+        };
+        let handle = ctx.run_later(next.saturating_duration_since(now), |act, ctx| {
+            act.check_liveness(ctx)
+        });
+        self.liveness_check = Some(handle);
+    }
+
+    /// The desktop's audience changed class: enforce the timeout it was told.
+    fn set_timeout(&mut self, timeout: std::time::Duration, ctx: &mut Context<Self>) {
+        if timeout == self.liveness.timeout() {
+            return;
+        }
+        let probe = self.state.config.heartbeat_interval;
+        self.liveness.set_timeout(probe, timeout, Instant::now());
+        if let Some(pending) = self.liveness_check.take() {
+            ctx.cancel_future(pending);
+        }
+        self.check_liveness(ctx);
+    }
+
     fn watch_shutdown(&self, ctx: &mut Context<Self>) {
         let mut shutdown = self.state.shutdown.clone();
         async move {
@@ -747,15 +799,7 @@ impl Actor for WsSession {
                 );
             }
         });
-        ctx.run_interval(config.heartbeat_interval, |act, ctx| {
-            if act.last_seen.elapsed() > act.state.config.client_timeout {
-                log::info!("session {}: heartbeat timeout, dropping", act.id);
-                act.state.metrics.errors(ErrorCode::Timeout).inc();
-                act.close_with(ctx, close::heartbeat_timeout());
-            } else {
-                let _ = act.outbox.send(Outbound::Ping(b""));
-            }
-        });
+        self.check_liveness(ctx);
         self.watch_shutdown(ctx);
     }
 
@@ -805,7 +849,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
         if self.close.is_some() {
             return; // closing: ignore whatever is still buffered
         }
-        self.last_seen = Instant::now();
+        self.liveness.heard(Instant::now());
         // Every frame counts against the rate, control frames included; a close or an error does
         // not (both end the session).
         if matches!(
@@ -868,6 +912,9 @@ impl Handler<PeerUpdate> for WsSession {
             (PeerUpdate::Viewers(list), Phase::Joined(Member { peers: Peers::Desktop { viewers, .. }, .. })) => {
                 *viewers = list;
             }
+            // Only a desktop's room sends it, possibly before this session has seen its join
+            // answered.
+            (PeerUpdate::Timeout(timeout), _) => self.set_timeout(timeout, ctx),
             (update, _) => log::debug!("session {}: ignoring {update:?}", self.id),
         }
     }
