@@ -7,30 +7,15 @@ use std::time::Duration;
 
 use deskbridge_relay::Config;
 use deskbridge_testkit::cluster::{cluster_config, metric, start_node, Nats, CLUSTER_WAIT};
-use deskbridge_testkit::store::{api_until, now_ms, test_store};
+use deskbridge_testkit::store::{api_until, now_ms, points, test_store};
 use deskbridge_testkit::Client;
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn node(nats: &Nats, name: &str, dir: &std::path::Path) -> Config {
     Config {
         store: Some(test_store(dir)),
         ..cluster_config(nats, name)
     }
-}
-
-fn points(body: &Value) -> Vec<Vec<f64>> {
-    body["points"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no points in {body}"))
-        .iter()
-        .map(|p| {
-            p.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect()
-        })
-        .collect()
 }
 
 #[actix_web::test]

@@ -15,10 +15,10 @@ use deskbridge_relay::Config;
 use deskbridge_testkit::cluster::{
     cluster_config, metric, start_node, start_node_process, wait_cluster, Nats,
 };
-use deskbridge_testkit::store::{api_get, api_until, now_ms, test_store};
+use deskbridge_testkit::store::{api_get, api_until, cpu, now_ms, points, test_store};
 use deskbridge_testkit::tokens::{keys, mint, secured};
 use deskbridge_testkit::Client;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const RELAY: &str = env!("CARGO_BIN_EXE_deskbridge-relay");
 
@@ -29,30 +29,6 @@ const STORE_WAIT: Duration = Duration::from_secs(30);
 const WRITTEN: &str = "deskbridge_store_written_total{kind=\"sample\"}";
 const FAILED: &str = "deskbridge_store_dropped_total{kind=\"sample\",reason=\"write_failed\"}";
 const QUEUE_FULL: &str = "deskbridge_store_dropped_total{kind=\"sample\",reason=\"queue_full\"}";
-
-fn cpu(value: f64, ts: Option<u64>) -> String {
-    let mut message =
-        json!({"event": "cpu", "value": value, "memory": {"used": 100, "total": 200}});
-    if let Some(ts) = ts {
-        message["ts"] = json!(ts);
-    }
-    message.to_string()
-}
-
-fn points(body: &Value) -> Vec<Vec<f64>> {
-    body["points"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no points in {body}"))
-        .iter()
-        .map(|p| {
-            p.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect()
-        })
-        .collect()
-}
 
 /// The `ts` of every raw sample of `desk` in `[from, to)`.
 fn stamps(body: &Value) -> Vec<u64> {

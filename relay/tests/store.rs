@@ -10,36 +10,14 @@ use deskbridge_auth::{Patterns, Role};
 use deskbridge_protocol::ClientMode;
 use deskbridge_relay::Config;
 use deskbridge_testkit::cluster::metric;
-use deskbridge_testkit::store::{api_get, api_until, now_ms, store_config, test_store};
+use deskbridge_testkit::store::{
+    api_get, api_until, cpu, now_ms, points, store_config, test_store,
+};
 use deskbridge_testkit::tokens::{keys, mint, secured};
 use deskbridge_testkit::{start_relay, test_config, Client, RelayProcess, WAIT};
 use serde_json::{json, Value};
 
 const RELAY: &str = env!("CARGO_BIN_EXE_deskbridge-relay");
-
-fn cpu(value: f64, ts: Option<u64>) -> String {
-    let mut message =
-        json!({"event": "cpu", "value": value, "memory": {"used": 100, "total": 200}});
-    if let Some(ts) = ts {
-        message["ts"] = json!(ts);
-    }
-    message.to_string()
-}
-
-fn points(body: &Value) -> Vec<Vec<f64>> {
-    body["points"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no points in {body}"))
-        .iter()
-        .map(|p| {
-            p.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect()
-        })
-        .collect()
-}
 
 #[actix_web::test]
 async fn samples_in_ranges_out_with_the_right_aggregates() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use deskbridge_relay::{Config, StoreConfig};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::relay::test_config;
 
@@ -70,4 +70,30 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_millis() as u64
+}
+
+/// A `cpu` frame of `value` (memory 100 of 200 bytes), with the agent's `ts` if given.
+pub fn cpu(value: f64, ts: Option<u64>) -> String {
+    let mut message =
+        json!({"event": "cpu", "value": value, "memory": {"used": 100, "total": 200}});
+    if let Some(ts) = ts {
+        message["ts"] = json!(ts);
+    }
+    message.to_string()
+}
+
+/// The `points` of a `/api/history` answer, as numbers.
+pub fn points(body: &Value) -> Vec<Vec<f64>> {
+    body["points"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no points in {body}"))
+        .iter()
+        .map(|p| {
+            p.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
 }

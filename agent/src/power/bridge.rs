@@ -61,6 +61,24 @@ impl Bridge {
     }
 }
 
+/// Starts the thread an operating system's power callbacks run on, and waits for it to say it
+/// is watching: `run` sends `Some(handle)` (what stops it) once registered, or `None` when the
+/// platform refused (logged by `run`). `None` too when the thread cannot be started.
+#[cfg(any(target_os = "macos", windows))]
+pub fn start_thread<T: Send + 'static>(
+    run: impl FnOnce(mpsc::SyncSender<Option<T>>) + Send + 'static,
+) -> Option<T> {
+    let (started, handle) = mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("power-events".into())
+        .spawn(move || run(started));
+    if let Err(e) = spawned {
+        log::warn!("cannot start the thread that watches sleep and shutdown: {e}");
+        return None;
+    }
+    handle.recv().ok().flatten()
+}
+
 /// Hands every event to the agent until the [`Bridge`] is gone.
 pub async fn forward(mut inbox: Inbox, going: Recipient<GoingAway>, woke: Recipient<Woke>) {
     while let Some(event) = inbox.events.recv().await {

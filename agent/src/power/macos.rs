@@ -72,21 +72,9 @@ unsafe impl Send for RunLoop {}
 /// Starts the watching thread. `None` (logged) when IOKit refuses: the agent then works as
 /// before, its desktop `lost` while asleep.
 pub fn listen(bridge: Bridge) -> Option<Listener> {
-    let (started, run_loop) = mpsc::sync_channel(1);
-    let spawned = std::thread::Builder::new()
-        .name("power-events".into())
-        .spawn(move || run(bridge, started));
-    if let Err(e) = spawned {
-        log::warn!("cannot start the thread that watches sleep: {e}");
-        return None;
-    }
-    match run_loop.recv() {
-        Ok(Some(run_loop)) => {
-            log::info!("watching IOKit power notifications for sleep");
-            Some(Listener { run_loop })
-        }
-        _ => None,
-    }
+    let run_loop = super::bridge::start_thread(move |started| run(bridge, started))?;
+    log::info!("watching IOKit power notifications for sleep");
+    Some(Listener { run_loop })
 }
 
 impl Listener {

@@ -49,21 +49,9 @@ pub fn listen(bridge: Bridge) -> Option<Listener> {
         log::warn!("power events are already watched in this process");
         return None;
     }
-    let (started, thread_id) = mpsc::sync_channel(1);
-    let spawned = std::thread::Builder::new()
-        .name("power-events".into())
-        .spawn(move || run(started));
-    if let Err(e) = spawned {
-        log::warn!("cannot start the thread that watches sleep and shutdown: {e}");
-        return None;
-    }
-    match thread_id.recv() {
-        Ok(Some(thread_id)) => {
-            log::info!("watching Windows power and session messages for sleep and shutdown");
-            Some(Listener { thread_id })
-        }
-        _ => None,
-    }
+    let thread_id = super::bridge::start_thread(run)?;
+    log::info!("watching Windows power and session messages for sleep and shutdown");
+    Some(Listener { thread_id })
 }
 
 impl Listener {
