@@ -47,11 +47,6 @@ where
         self.pending.push(ack);
     }
 
-    /// How many are pending.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
     /// Awaits every pending one; `true` if all of them (and all before) were `Ok`.
     pub async fn finish(&mut self) -> bool {
         while !self.pending.is_empty() {
@@ -88,16 +83,16 @@ mod tests {
         // Full: room() must not return while both are pending.
         let waited = tokio::time::timeout(Duration::from_millis(50), inflight.room()).await;
         assert!(waited.is_err(), "room() returned with 2 of 2 in flight");
-        assert_eq!(inflight.len(), 2);
+        assert_eq!(inflight.pending.len(), 2);
         senders.remove(0).send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(2), inflight.room())
             .await
             .expect("room() after an acknowledgement came back");
-        assert_eq!(inflight.len(), 1);
+        assert_eq!(inflight.pending.len(), 1);
         // A failed one (its sender dropped) is remembered.
         drop(senders);
         assert!(!inflight.finish().await);
-        assert_eq!(inflight.len(), 0);
+        assert_eq!(inflight.pending.len(), 0);
     }
 
     #[tokio::test]
