@@ -11,6 +11,7 @@
 //! packed raw message and one aggregate per desktop. Readers ([`read`]) merge what they find
 //! with the open minutes every node keeps in memory.
 
+mod inflight;
 pub mod read;
 mod silent;
 pub mod wire;

@@ -4,8 +4,8 @@
 //!
 //! Written minutes come from `DESKBRIDGE_RAW` (packed samples) or `DESKBRIDGE_MINUTES`
 //! (aggregates); the minutes still open in some node's memory come from asking every node
-//! (`deskbridge.store.v2.open`, core NATS request, answers gathered until 50 ms pass without
-//! one), so the answer includes the current minute whichever node holds the desktop. Records
+//! (`deskbridge.store.v2.open`, core NATS request, answers gathered until every node with a
+//! journal in the range answered, or 50 ms pass without one), so the answer includes the current minute whichever node holds the desktop. Records
 //! of the same samples written twice (same node, minute and first journal message) count once.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -116,12 +116,15 @@ impl Gathered {
 }
 
 /// Asks every node (this one too) for `id`'s open minutes in `[from, to)`; also says which
-/// nodes answered (the others' journals are read instead: `silent`).
+/// nodes answered (the others' journals are read instead: `silent`). Stops as soon as every node
+/// in `expected` (those with a journal in the range) answered: only they can hold open minutes of
+/// it, and waiting out the quiet gap cost every recent range 50 ms.
 async fn open_minutes(
     client: &async_nats::Client,
     id: &ClientId,
     from: u64,
     to: u64,
+    expected: &HashSet<String>,
 ) -> Result<(Vec<RawMinute>, HashSet<String>), StoreError> {
     let ask = OpenRequest {
         id: id.as_str().to_owned(),
@@ -150,6 +153,9 @@ async fn open_minutes(
             Ok(records) => out.extend(records),
             Err(e) => log::warn!("store: a node's open minutes were unreadable, left out: {e}"),
         }
+        if expected.is_subset(&answered) {
+            break;
+        }
         wait = OPEN_QUIET;
     }
     let _ = replies.unsubscribe().await;
@@ -175,6 +181,15 @@ pub async fn history(
         Step::Buckets(ms) => from / ms * ms,
     };
     let mut gathered = Gathered::default();
+    // Open minutes reach back at most PAST_SKEW (late samples) plus a minute and its grace. The
+    // journal is listed before the written minutes are read: a minute written meanwhile is then
+    // either in what is read or still in its node's memory, whose answer is awaited.
+    let recent = to.saturating_add(PAST_SKEW_MS + 2 * MINUTE_MS + GRACE_MS) > now_ms();
+    let listed = if recent {
+        Some(super::silent::list(js, first, to).await?)
+    } else {
+        None
+    };
     // A minute is published GRACE after it ends; late samples make more records of it, up to
     // PAST_SKEW later.
     let stop = to.saturating_add(MINUTE_MS + GRACE_MS + PAST_SKEW_MS + 30_000);
@@ -217,10 +232,15 @@ pub async fn history(
             .await?;
         }
     }
-    // Open minutes reach back at most PAST_SKEW (late samples) plus a minute and its grace.
-    if to.saturating_add(PAST_SKEW_MS + 2 * MINUTE_MS + GRACE_MS) > now_ms() {
-        let (mut open, answered) = open_minutes(client, id, first, to).await?;
-        open.extend(super::silent::open_minutes(js, id, first, to, &answered).await?);
+    if let Some(listed) = listed {
+        let expected: HashSet<String> = listed.iter().map(|(_, node, _)| node.clone()).collect();
+        let (mut open, answered) = if expected.is_empty() {
+            // No journal in the range: no node holds an open minute of it.
+            (Vec::new(), HashSet::new())
+        } else {
+            open_minutes(client, id, first, to, &expected).await?
+        };
+        open.extend(super::silent::open_minutes(js, id, listed, &answered).await?);
         for r in open {
             if r.minute >= first {
                 let part = match step {

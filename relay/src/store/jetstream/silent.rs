@@ -8,7 +8,7 @@
 //! keeps the one desktop's part — the same records (origin: node, first and last journal
 //! message) the node itself would have answered with, so nothing is counted twice when the
 //! minute is later written. A live node answers, so in the usual case this costs one stream
-//! info call.
+//! info call ([`list`], made before the read: it also tells the reader which nodes to wait for).
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -28,16 +28,15 @@ fn failed(e: impl std::fmt::Display) -> StoreError {
     StoreError::JetStream(e.to_string())
 }
 
-/// `id`'s samples in `[from, to)` (minutes) from the journals of every node not in `answered`.
-pub async fn open_minutes(
-    js: &jetstream::Context,
-    id: &ClientId,
-    from: u64,
-    to: u64,
-    answered: &HashSet<String>,
-) -> Result<Vec<RawMinute>, StoreError> {
+/// The journals in JetStream now: (subject, node, minute) for every minute in `[from, to)`.
+/// Only a node listed here can hold open minutes of the range in memory (a sample joins them
+/// once its journal message is acknowledged, and leaves them once its minute is written), so a
+/// reader waits for these nodes' answers and no others.
+pub type Listed = Vec<(String, String, u64)>;
+
+pub async fn list(js: &jetstream::Context, from: u64, to: u64) -> Result<Listed, StoreError> {
     let work = async {
-        let mut stream = js.get_stream(wire::JOURNAL).await.map_err(failed)?;
+        let stream = js.get_stream(wire::JOURNAL).await.map_err(failed)?;
         let mut subjects = Vec::new();
         let mut listed = stream
             .info_with_subjects(wire::stream_subjects_v2("journal"))
@@ -46,14 +45,36 @@ pub async fn open_minutes(
         while let Some((subject, _count)) = listed.try_next().await.map_err(failed)? {
             if let Some((node, minute)) = wire::parse_journal_subject(&subject) {
                 let first_minute = from / MINUTE_MS * MINUTE_MS;
-                if !answered.contains(&node) && (first_minute..to).contains(&minute) {
+                if (first_minute..to).contains(&minute) {
                     subjects.push((subject, node, minute));
                 }
             }
         }
-        drop(listed);
+        Ok(subjects)
+    };
+    tokio::time::timeout(SILENT_WAIT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::JetStream(format!(
+                "the journal not listed within {SILENT_WAIT:?}"
+            )))
+        })
+}
+
+/// `id`'s samples in the `listed` journals of every node not in `answered`.
+pub async fn open_minutes(
+    js: &jetstream::Context,
+    id: &ClientId,
+    listed: Listed,
+    answered: &HashSet<String>,
+) -> Result<Vec<RawMinute>, StoreError> {
+    let work = async {
+        let mut stream = js.get_stream(wire::JOURNAL).await.map_err(failed)?;
         let mut out = Vec::new();
-        for (subject, node, minute) in subjects {
+        for (subject, node, minute) in listed {
+            if answered.contains(&node) {
+                continue;
+            }
             if let Some(record) = one_minute(&mut stream, id, subject, node, minute).await? {
                 out.push(record);
             }

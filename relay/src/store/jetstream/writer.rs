@@ -6,6 +6,9 @@
 //! message and one aggregate message, and once JetStream acknowledged them all, the minute's
 //! journal subject is purged. So JetStream sees about one message a second from the journal and
 //! two per desktop per minute, not one per sample.
+//! A minute's messages are published with at most [`FOLD_IN_FLIGHT`] acknowledgements awaited
+//! at once ([`super::inflight`]), so a journal message published meanwhile is acknowledged behind
+//! a few hundred of them, well within [`ACK_WAIT`], not behind the whole minute.
 //!
 //! On start (once the streams exist) the node reads its own journal back into memory: a killed
 //! node loses at most the batch JetStream had not acknowledged. A minute written but not purged
@@ -30,6 +33,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use super::inflight::{InFlight, FOLD_IN_FLIGHT};
 use super::wire::{self, Minute, MinuteRecord, OpenRequest, Origin, RawMinute};
 use crate::store::config::StoreConfig;
 use crate::store::metrics::{DropReason, Kind, StoreMetrics};
@@ -45,7 +49,7 @@ const MAX_BATCH: usize = 16_384;
 const MAX_IN_FLIGHT: usize = 4_096;
 /// How long one acknowledgement (a journal message, a minute's messages) may take.
 const ACK_WAIT: Duration = Duration::from_secs(5);
-/// How long a minute's acknowledgements (two per desktop) may take.
+/// How long a minute's messages (two per desktop) may take to be published and acknowledged.
 const FOLD_WAIT: Duration = Duration::from_secs(30);
 /// How long closing waits for the last acknowledgements.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -431,59 +435,58 @@ async fn fold_minute(
             .collect(),
         None => return,
     };
-    let mut acks = FuturesUnordered::new();
+    // Publishing and acknowledgements together, at most FOLD_IN_FLIGHT awaited at once: the
+    // next batch's journal message is acknowledged behind that many, not behind the whole minute.
     let mut last_seq = 0;
-    let mut published = true;
-    for (id, p) in &entries {
-        let Ok(desktop) = ClientId::new(id.as_str()) else {
-            continue;
-        };
-        let origin = Origin {
-            node: node.to_owned(),
-            first: p.journal.0,
-            last: p.journal.1,
-        };
-        last_seq = last_seq.max(p.journal.1);
-        let raw = RawMinute {
-            minute,
-            origin: origin.clone(),
-            packed: p.packed.clone(),
-        };
-        let record = MinuteRecord {
-            minute: Minute {
+    let written = tokio::time::timeout(FOLD_WAIT, async {
+        let mut acks = InFlight::new(FOLD_IN_FLIGHT);
+        let mut published = true;
+        for (id, p) in &entries {
+            let Ok(desktop) = ClientId::new(id.as_str()) else {
+                continue;
+            };
+            let origin = Origin {
+                node: node.to_owned(),
+                first: p.journal.0,
+                last: p.journal.1,
+            };
+            last_seq = last_seq.max(p.journal.1);
+            let raw = RawMinute {
                 minute,
-                n: p.agg.n,
-                low: p.agg.low,
-                high: p.agg.high,
-                total: p.agg.total,
-                memory_n: p.agg.memory_n,
-                memory_total: p.agg.memory_total,
-            },
-            origin: Some(origin),
-        };
-        let Ok(json) = serde_json::to_vec(&record) else {
-            continue;
-        };
-        for (subject, payload) in [
-            (wire::raw_subject(&desktop), raw.encode()),
-            (wire::subject("minutes", Some(&desktop)), json),
-        ] {
-            match js.publish(subject, Bytes::from(payload)).await {
-                Ok(ack) => acks.push(ack.into_future()),
-                Err(_) => published = false,
+                origin: origin.clone(),
+                packed: p.packed.clone(),
+            };
+            let record = MinuteRecord {
+                minute: Minute {
+                    minute,
+                    n: p.agg.n,
+                    low: p.agg.low,
+                    high: p.agg.high,
+                    total: p.agg.total,
+                    memory_n: p.agg.memory_n,
+                    memory_total: p.agg.memory_total,
+                },
+                origin: Some(origin),
+            };
+            let Ok(json) = serde_json::to_vec(&record) else {
+                continue;
+            };
+            for (subject, payload) in [
+                (wire::raw_subject(&desktop), raw.encode()),
+                (wire::subject("minutes", Some(&desktop)), json),
+            ] {
+                acks.room().await;
+                match js.publish(subject, Bytes::from(payload)).await {
+                    Ok(ack) => acks.push(ack.into_future()),
+                    Err(_) => published = false,
+                }
             }
         }
-    }
-    let acked = tokio::time::timeout(FOLD_WAIT, async {
-        let mut ok = true;
-        while let Some(ack) = acks.next().await {
-            ok &= ack.is_ok();
-        }
-        ok
+        acks.finish().await && published
     })
     .await
     .unwrap_or(false);
-    if !(published && acked) {
+    if !written {
         if metrics.may_complain() {
             log::error!("store: JetStream did not take minute {minute}'s records; kept open, trying again (logged once a minute)");
         }
