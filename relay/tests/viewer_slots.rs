@@ -62,6 +62,13 @@ async fn one_token_gets_at_most_its_share_of_the_viewer_slots() {
             .any(|l| l == r#"deskbridge_limited_total{limit="viewers_per_token"} 1"#),
         "{metrics}"
     );
+    // The refused viewer is not counted as one; the five seated are, as soon as a peer sees them.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"deskbridge_sessions{mode="web"} 5"#),
+        "{metrics}"
+    );
 
     // A slot the token gives back is the token's again.
     let mut leaving = held.pop().unwrap();

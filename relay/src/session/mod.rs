@@ -51,8 +51,10 @@ static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 enum Phase {
     /// Connected; waiting for `authentication`.
     Unauthenticated,
-    /// Credentials accepted; the matchmaker is registering it.
-    Joining,
+    /// Credentials accepted; the matchmaker is registering it. Already counted in its mode's
+    /// session gauge: the matchmaker may show it to its peers before its answer arrives here, and
+    /// `/healthz` must not lag behind what a peer has been told.
+    Joining(ClientMode),
     /// Paired and relaying.
     Joined(Member),
     /// A fleet connection: the matchmaker seats it as a watcher of every desktop it may see;
@@ -239,7 +241,7 @@ impl WsSession {
                 ErrorCode::AuthRequired,
                 "send an authentication message first: {\"event\":\"authentication\",\"client_id\":…,\"client_mode\":\"desktop\"|\"web\",\"token\":…}",
             ),
-            (Phase::Joining, Ok(_)) => {
+            (Phase::Joining(_), Ok(_)) => {
                 // ctx.wait() holds the stream while joining; reaching this is a bug, not input.
                 log::error!("session {}: message while joining", self.id);
             }
@@ -314,7 +316,10 @@ impl WsSession {
             }
             return;
         };
-        self.phase = Phase::Joining;
+        self.phase = Phase::Joining(auth.client_mode);
+        let metrics = &self.state.metrics;
+        metrics.sessions_unauthenticated().dec();
+        metrics.sessions(auth.client_mode).inc();
         let join = Join {
             client_id: client_id.clone(),
             mode: auth.client_mode,
@@ -365,11 +370,8 @@ impl WsSession {
         result: Result<Result<Peers, JoinRefused>, MailboxError>,
         ctx: &mut Context<Self>,
     ) {
-        let metrics = &self.state.metrics;
         match result {
             Ok(Ok(joined)) => {
-                metrics.sessions_unauthenticated().dec();
-                metrics.sessions(mode).inc();
                 let by = access
                     .as_ref()
                     .map(|a| format!(" by {} ({})", a.by, a.role))
@@ -393,7 +395,7 @@ impl WsSession {
                 });
             }
             Ok(Err(JoinRefused::TooManyViewers { limit })) => {
-                self.phase = Phase::Unauthenticated;
+                self.unjoin(mode);
                 let message = format!("{client_id} already has {limit} viewers, the most allowed");
                 self.fail(
                     ctx,
@@ -403,11 +405,18 @@ impl WsSession {
                 );
             }
             Err(e) => {
-                self.phase = Phase::Unauthenticated;
+                self.unjoin(mode);
                 log::error!("session {}: matchmaker unavailable: {e}", self.id);
                 self.close_with(ctx, close::going_away());
             }
         }
+    }
+
+    /// A join that did not happen: the session is unauthenticated again, and counted so.
+    fn unjoin(&mut self, mode: ClientMode) {
+        self.phase = Phase::Unauthenticated;
+        self.state.metrics.sessions(mode).dec();
+        self.state.metrics.sessions_unauthenticated().inc();
     }
 
     /// Routes one validated message from a joined client, as the protocol's routing table says.
@@ -826,7 +835,11 @@ impl Actor for WsSession {
                 self.state.matchmaker.do_send(Unwatch { session: self.id });
                 log::info!("session {}: fleet of {} disconnected", self.id, access.by);
             }
-            Phase::Unauthenticated | Phase::Joining => {
+            Phase::Joining(mode) => {
+                metrics.sessions(*mode).dec();
+                log::info!("session {}: disconnected while joining", self.id);
+            }
+            Phase::Unauthenticated => {
                 metrics.sessions_unauthenticated().dec();
                 log::info!("session {}: disconnected before authenticating", self.id);
             }
