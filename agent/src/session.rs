@@ -10,13 +10,16 @@
 //! actor drops the socket and nothing from an old connection can leak into the next one; the
 //! supervisor decides when to dial again from the [`Ending`] it receives.
 //!
-//! Liveness: the agent pings every `ping_interval`, and any frame at all from the relay (pong,
-//! ping, message) counts as a sign of life. A relay that stays silent for `idle_timeout` is
-//! treated as dead even if the TCP connection looks open, which is what a half-open connection
-//! through a NAT or a suspended laptop looks like. When the relay states how long it waits for
-//! this desktop (`audience.timeout_ms`, longer while nobody watches), the agent pings every third
-//! of that and waits as long for the relay, never more often or less patiently than its own
-//! settings say: an unwatched agent wakes for its heartbeat every 40 s instead of every 10 s.
+//! Liveness: any frame at all from the relay (pong, ping, message) counts as a sign of life. The
+//! agent pings only when it has heard nothing for `ping_interval`, and a relay that stays silent
+//! for `idle_timeout` is treated as dead even if the TCP connection looks open, which is what a
+//! half-open connection through a NAT or a suspended laptop looks like. When the relay states how
+//! long it waits for this desktop (`audience.timeout_ms`, longer while nobody watches), it also
+//! pings the desktop after half of that (docs/protocol.md, Heartbeats): the agent then pings only
+//! after two thirds of it without a word, and waits the whole of it, never more often or less
+//! patiently than its own settings say. So a relay that states a timeout keeps the heartbeat on
+//! its own clock, where it pings many desktops in one wake-up, and an unwatched agent wakes for
+//! nothing but its report and the relay's ping, once a minute.
 
 use std::time::{Duration, Instant};
 
@@ -142,12 +145,13 @@ pub struct CloseSession {
     pub going_away: Option<OfflineReason>,
 }
 
-/// How often to ping the relay and how long it may stay silent: `ping_interval` and
-/// `idle_timeout`, or a third of the relay's stated timeout and the whole of it where longer.
+/// After how much silence of the relay to ping it, and how long it may stay silent in all:
+/// `ping_interval` and `idle_timeout`, or two thirds of the relay's stated timeout (the relay
+/// pings at half of it) and the whole of it, where longer.
 fn pacing(timing: &Timing, stated: Option<Duration>) -> (Duration, Duration) {
     let stated = stated.unwrap_or_default();
     (
-        timing.ping_interval.max(stated / 3),
+        timing.ping_interval.max(stated * 2 / 3),
         timing.idle_timeout.max(stated),
     )
 }
@@ -244,12 +248,12 @@ impl Session {
         pacing(&self.timing, self.stated_timeout).1
     }
 
-    fn schedule_heartbeat(&mut self, ctx: &mut Context<Self>) {
+    /// Arms the next heartbeat check for `after` from now.
+    fn schedule_heartbeat(&mut self, after: Duration, ctx: &mut Context<Self>) {
         if let Some(pending) = self.next_ping.take() {
             ctx.cancel_future(pending);
         }
-        let every = self.ping_every();
-        self.next_ping = Some(ctx.run_later(every, |session, ctx| session.heartbeat(ctx)));
+        self.next_ping = Some(ctx.run_later(after, |session, ctx| session.heartbeat(ctx)));
     }
 
     /// The relay said how long it waits for this desktop now.
@@ -263,15 +267,16 @@ impl Session {
             humantime::format_duration(timeout),
             humantime::format_duration(self.ping_every())
         );
-        self.schedule_heartbeat(ctx);
+        self.heartbeat(ctx);
     }
 
-    /// Called every [`Session::ping_every`]: gives up on a silent relay, otherwise pings it.
+    /// Gives up on a relay silent for [`Session::silence_limit`], pings one silent for
+    /// [`Session::ping_every`], and arms the next check for when either can next be true.
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         self.next_ping = None;
         let silent = self.last_heard.elapsed();
         let limit = self.silence_limit();
-        if silent > limit {
+        if silent >= limit {
             let why = format!(
                 "nothing heard from the relay for over {}",
                 humantime::format_duration(limit)
@@ -287,11 +292,17 @@ impl Session {
             ctx.stop();
             return;
         }
-        self.pings += 1;
-        self.write(Message::Ping(Bytes::copy_from_slice(
-            &self.pings.to_be_bytes(),
-        )));
-        self.schedule_heartbeat(ctx);
+        let every = self.ping_every();
+        let next = if silent >= every {
+            self.pings += 1;
+            self.write(Message::Ping(Bytes::copy_from_slice(
+                &self.pings.to_be_bytes(),
+            )));
+            every
+        } else {
+            every - silent
+        };
+        self.schedule_heartbeat(next.min(limit - silent), ctx);
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
@@ -387,7 +398,7 @@ impl Actor for Session {
         if let Some(auth) = self.authentication.take() {
             self.write(Message::Text(auth.into()));
         }
-        self.schedule_heartbeat(ctx);
+        self.heartbeat(ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -571,7 +582,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unwatched_agent_pings_at_a_third_of_the_relays_timeout_never_faster_than_its_own() {
+    fn an_agent_pings_after_two_thirds_of_the_relays_timeout_never_sooner_than_its_own() {
         let t = Timing::default();
         let s = Duration::from_secs;
         assert_eq!(
@@ -579,8 +590,8 @@ mod tests {
             (s(10), s(30)),
             "an older relay: the agent's own"
         );
-        assert_eq!(pacing(&t, Some(s(30))), (s(10), s(30)));
-        assert_eq!(pacing(&t, Some(s(120))), (s(40), s(120)));
+        assert_eq!(pacing(&t, Some(s(30))), (s(20), s(30)));
+        assert_eq!(pacing(&t, Some(s(120))), (s(80), s(120)));
         assert_eq!(
             pacing(&t, Some(s(6))),
             (s(10), s(30)),

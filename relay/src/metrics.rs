@@ -173,6 +173,7 @@ pub struct Metrics {
     desktops_by_interval: [Gauge; 3],
     audience_changes: Counter,
     heartbeat_pings: Counter,
+    client_pings: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -317,8 +318,14 @@ impl Metrics {
         let heartbeat_pings = Counter::default();
         registry.register(
             "heartbeat_pings",
-            "WebSocket pings the relay sent to sessions it had not heard from for their probe interval",
+            "WebSocket pings the relay sent: to sessions it had not heard from for their probe interval, and to desktops it had told nothing for as long",
             heartbeat_pings.clone(),
+        );
+        let client_pings = Counter::default();
+        registry.register(
+            "client_pings",
+            "WebSocket pings clients sent the relay (each answered with a pong)",
+            client_pings.clone(),
         );
 
         let commands_family = Family::<CommandLabel, Counter>::default();
@@ -356,6 +363,7 @@ impl Metrics {
             desktops_by_interval,
             audience_changes,
             heartbeat_pings,
+            client_pings,
             limited,
             auth_failures,
             signins,
@@ -472,6 +480,11 @@ impl Metrics {
     /// `deskbridge_heartbeat_pings_total`.
     pub fn heartbeat_pings(&self) -> &Counter {
         &self.heartbeat_pings
+    }
+
+    /// `deskbridge_client_pings_total`.
+    pub fn client_pings(&self) -> &Counter {
+        &self.client_pings
     }
 }
 

@@ -2,7 +2,8 @@
 //! in `audience.timeout_ms` and kept by its own pings without any from the relay; a silent one is
 //! still dropped as `lost`, within its idle timeout, or within the watched timeout counted from
 //! the moment someone starts watching; a client that only answers pings (as the 2018 prototype's
-//! desktop does) is probed and kept.
+//! desktop does) is probed and kept; a desktop that reports but never pings (as the agent does
+//! while it hears the relay) is pinged at half its timeout, so it hears the relay in turn.
 //!
 //! Scaled timings: probe 300 ms, watched timeout 1 s, idle timeout 3 s.
 
@@ -151,5 +152,27 @@ async fn a_desktop_that_only_answers_pings_is_probed_and_kept() {
     assert_eq!(metric(relay.addr(), DESKTOPS).await, 1.0, "still connected");
     let pinged = metric(relay.addr(), PINGS).await - before;
     // Probed after half its idle timeout of silence: about every 1.5 s.
+    assert!((2.0..=6.0).contains(&pinged), "{pinged} pings in 6 s");
+}
+
+#[actix_web::test]
+async fn an_unwatched_desktop_that_only_reports_is_pinged_at_half_its_timeout_to_hear_the_relay() {
+    let relay = start_relay(config());
+    let mut desktop = Client::join(relay.addr(), "reporter", "desktop").await;
+    assert_eq!(stated_timeout(&mut desktop).await, 3000);
+    let before = metric(relay.addr(), PINGS).await;
+    // It reports every second and never pings, for twice its idle timeout: always heard from,
+    // so only its own need to hear the relay makes the relay ping it.
+    let until = Instant::now() + 2 * IDLE;
+    while Instant::now() < until {
+        desktop.send(r#"{"event":"cpu","value":1}"#).await;
+        assert!(
+            desktop.recv_within(IDLE / 3).await.is_none(),
+            "nothing but pings"
+        );
+    }
+    assert_eq!(metric(relay.addr(), DESKTOPS).await, 1.0, "still connected");
+    let pinged = metric(relay.addr(), PINGS).await - before;
+    // Told nothing for half its idle timeout: a ping about every 1.5 s.
     assert!((2.0..=6.0).contains(&pinged), "{pinged} pings in 6 s");
 }

@@ -3,8 +3,10 @@
 //!
 //! One task per connection drives both directions with `select!`, so nothing is shared between
 //! the reading and the writing side and no frame waits on a lock. A desktop pings the relay as
-//! the agent does (every 10 s, or a third of the timeout `audience` states when it follows
-//! `audience`), so heartbeats cost the relay what a real fleet's do.
+//! the agent does, so heartbeats cost the relay what a real fleet's do: following `audience`, it
+//! pings only when it has heard nothing for 10 s, or for two thirds of the timeout `audience`
+//! states (the relay pings it at half of that); with `--ignore-audience`, as the agent did before
+//! audiences, every 10 s.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,10 +41,11 @@ fn read<E>(message: Option<Result<Message, E>>) -> Read<tokio_tungstenite::tungs
 /// How often a desktop pings the relay, as the agent does by default (`--ping-interval`).
 pub const AGENT_PING: Duration = Duration::from_secs(10);
 
-/// How often a desktop that follows `audience` pings, as the agent does: every third of the
-/// timeout the relay states (0: none stated), never more often than [`AGENT_PING`].
+/// After how long without a word from the relay a desktop that follows `audience` pings, as the
+/// agent does: two thirds of the timeout the relay states (0: none stated), never sooner than
+/// [`AGENT_PING`].
 fn ping_period(timeout_ms: u64) -> Duration {
-    AGENT_PING.max(Duration::from_millis(timeout_ms) / 3)
+    AGENT_PING.max(Duration::from_millis(timeout_ms) * 2 / 3)
 }
 
 /// Codes a viewer gets back instead of a delivered beep.
@@ -123,9 +126,17 @@ pub async fn run_desktop(mut ws: Ws, d: Desktop, mut sh: Shared) {
     let mut ready = false;
     let mut rate = d.rate;
     let phase = d.pair as f64 / d.pairs.max(1) as f64;
-    // Pings from the start, spread over the period like the reports, as the agent pings.
+    // The fleet as it was: pings every 10 s from the start, spread over the period like the
+    // reports. Following `audience`: a ping only after `ping_every` without a word.
+    let mut pinger = if d.follow_audience {
+        None
+    } else {
+        ticker(now_ns(), 1.0 / AGENT_PING.as_secs_f64(), phase)
+    };
     let mut ping_every = AGENT_PING;
-    let mut pinger = ticker(now_ns(), 1.0 / ping_every.as_secs_f64(), phase);
+    let mut heard = Instant::now();
+    let quiet = tokio::time::sleep_until(heard + ping_every);
+    tokio::pin!(quiet);
     loop {
         tokio::select! {
             biased;
@@ -134,6 +145,18 @@ pub async fn run_desktop(mut ws: Ws, d: Desktop, mut sh: Shared) {
                 if ws.send(Message::Ping(Default::default())).await.is_err() {
                     add(&tally.closed_early, 1);
                     return;
+                }
+            }
+            _ = &mut quiet, if d.follow_audience => {
+                let now = Instant::now();
+                if now >= heard + ping_every {
+                    if ws.send(Message::Ping(Default::default())).await.is_err() {
+                        add(&tally.closed_early, 1);
+                        return;
+                    }
+                    quiet.as_mut().reset(now + ping_every);
+                } else {
+                    quiet.as_mut().reset(heard + ping_every);
                 }
             }
             w = started(&mut sh.go), if window.is_none() => {
@@ -158,6 +181,7 @@ pub async fn run_desktop(mut ws: Ws, d: Desktop, mut sh: Shared) {
                 }
             }
             message = ws.next() => {
+                heard = Instant::now();
                 let text = match read(message) {
                     Read::Text(text) => text,
                     Read::Ended => {
@@ -190,7 +214,7 @@ pub async fn run_desktop(mut ws: Ws, d: Desktop, mut sh: Shared) {
                         let period = ping_period(timeout_ms);
                         if period != ping_every {
                             ping_every = period;
-                            pinger = ticker(now_ns(), 1.0 / period.as_secs_f64(), phase);
+                            quiet.as_mut().reset(heard + ping_every);
                         }
                     }
                     _ => {}
@@ -298,7 +322,7 @@ mod tests {
     #[test]
     fn desktops_ping_like_the_agent() {
         assert_eq!(ping_period(0), AGENT_PING, "no timeout stated");
-        assert_eq!(ping_period(30_000), AGENT_PING);
-        assert_eq!(ping_period(120_000), Duration::from_secs(40));
+        assert_eq!(ping_period(30_000), Duration::from_secs(20));
+        assert_eq!(ping_period(120_000), Duration::from_secs(80));
     }
 }

@@ -1,22 +1,37 @@
 //! When a session is alive, when to ping it, and when to give up on it: the relay's half of the
 //! heartbeat contract (docs/protocol.md, Heartbeats).
 //!
-//! Any frame from the client is a sign of life. The relay pings only a session it has heard
-//! nothing from for `probe` — a client that reports or pings on its own (the agent pings every
-//! 10 s) never gets one, so one ping and one pong per interval is all a quiet connection costs —
-//! and drops a session silent for `timeout`. A desktop nobody watches is given a longer timeout
-//! (`--client-timeout-idle`, told to it in `audience.timeout_ms`) and probed only after half of
-//! it, so the agent's own pings at a third of it keep it without any from the relay.
+//! Any frame from the client is a sign of life. The relay pings a session it has heard nothing
+//! from for `probe`, and drops one silent for `timeout`. A desktop nobody watches is given a
+//! longer timeout (`--client-timeout-idle`, told to it in `audience.timeout_ms`) and probed only
+//! after half of it.
+//!
+//! A desktop must hear from the relay too, or its agent cannot tell a dead relay from a quiet
+//! one. Rather than every agent pinging on its own clock — a wake-up of the relay at a random
+//! moment for each ping, the largest part of a quiet fleet's cost — the relay pings a desktop it
+//! has told nothing for `probe` ([`Liveness::keep_informed`]), and the agent pings only when it
+//! has heard nothing for two thirds of its timeout. A desktop that pings anyway (an older agent)
+//! is answered with pongs, which count as telling it something.
 //!
 //! When the timeout changes (the desktop's audience changed class), the silence counts from the
 //! change at the earliest: a desktop that was quiet, as an idle one may be, is not dropped the
 //! moment someone starts watching it, and a cut cable is still found within the new timeout.
 //!
-//! One check per session, due at the next moment something can change (see [`Liveness::check`]),
-//! instead of a timer that wakes every session every heartbeat interval. Plain data driven by the
-//! session actor, so it is tested with made-up instants.
+//! One check per session, due at the next moment something can change (see [`Liveness::check`]).
+//! Checks fall on a shared grid of instants ([`Liveness::grain`], at most 1 s apart, counted from
+//! one origin for the whole process), so the sessions due in the same grain are checked — and
+//! pinged — in one wake-up of their worker, and their pongs come back together, instead of each
+//! session waking the relay at its own moment. A check is at most one grain late. Plain data
+//! driven by the session actor, so it is tested with made-up instants.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
+
+/// The origin of every session's grid of check instants in this process.
+pub fn grid_origin() -> Instant {
+    static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
+    *ORIGIN
+}
 
 /// What the session should do at a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +44,9 @@ pub enum Verdict {
     Wait(Instant),
 }
 
+/// The grid's coarsest step: a check may come this much after its moment.
+const MAX_GRAIN: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone)]
 pub struct Liveness {
     /// Ping a session silent for this long.
@@ -38,23 +56,59 @@ pub struct Liveness {
     last_heard: Instant,
     /// When `timeout` took effect.
     since: Instant,
+    /// Desktops only: when the relay last sent it a ping or a pong, or `None` for a client
+    /// that needs to hear nothing from the relay (browsers keep no heartbeat of their own).
+    last_told: Option<Instant>,
+    /// Where the grid of check instants starts: the same for every session of the process.
+    origin: Instant,
 }
 
 impl Liveness {
     /// A session just connected at `now`, pinged after `probe` of silence (the heartbeat
-    /// interval) and dropped after `timeout` (the client timeout).
-    pub fn new(probe: Duration, timeout: Duration, now: Instant) -> Self {
+    /// interval) and dropped after `timeout` (the client timeout); its checks fall on the grid
+    /// that starts at `origin`.
+    pub fn new(probe: Duration, timeout: Duration, now: Instant, origin: Instant) -> Self {
         Self {
             probe,
             timeout,
             last_heard: now,
             since: now,
+            last_told: None,
+            origin,
         }
     }
 
     /// A frame arrived.
     pub fn heard(&mut self, now: Instant) {
         self.last_heard = now;
+    }
+
+    /// The client is a desktop: from `now` on, it is pinged whenever the relay has told it
+    /// nothing for `probe`, so its agent hears the relay without pinging on its own.
+    pub fn keep_informed(&mut self, now: Instant) {
+        self.last_told = Some(now);
+    }
+
+    /// The relay sent the client a ping or a pong.
+    pub fn told(&mut self, now: Instant) {
+        if let Some(told) = &mut self.last_told {
+            *told = now;
+        }
+    }
+
+    /// How far apart the grid's instants are: a sixteenth of the timeout, at most 1 s, so a
+    /// check is never late by more than a small part of what it measures.
+    pub fn grain(&self) -> Duration {
+        (self.timeout / 16).clamp(Duration::from_millis(1), MAX_GRAIN)
+    }
+
+    /// The first instant of the grid at or after `at`.
+    fn on_grid(&self, at: Instant) -> Instant {
+        let grain = self.grain().as_nanos();
+        let offset = at.saturating_duration_since(self.origin).as_nanos();
+        let steps = offset.div_ceil(grain);
+        let aligned = u64::try_from(steps * grain).unwrap_or(u64::MAX);
+        self.origin + Duration::from_nanos(aligned)
     }
 
     pub fn timeout(&self) -> Duration {
@@ -70,7 +124,8 @@ impl Liveness {
         self.since = now;
     }
 
-    /// What to do at `now`, and when to look again.
+    /// What to do at `now`, and when to look again (an instant of the grid). After a
+    /// [`Verdict::Ping`], the caller records it with [`Liveness::told`].
     pub fn check(&self, now: Instant) -> Verdict {
         let silent_from = self.last_heard.max(self.since);
         let deadline = silent_from + self.timeout;
@@ -78,11 +133,13 @@ impl Liveness {
             return Verdict::Drop;
         }
         let probe_at = self.last_heard + self.probe;
-        if now >= probe_at {
-            Verdict::Ping((now + self.probe).min(deadline))
-        } else {
-            Verdict::Wait(probe_at.min(deadline))
+        let inform_at = self.last_told.map(|told| told + self.probe);
+        let due = |at: Instant| now >= at;
+        if due(probe_at) || inform_at.is_some_and(due) {
+            return Verdict::Ping(self.on_grid((now + self.probe).min(deadline)));
         }
+        let next = inform_at.map_or(probe_at, |inform| inform.min(probe_at));
+        Verdict::Wait(self.on_grid(next.min(deadline)))
     }
 }
 
@@ -95,7 +152,7 @@ mod tests {
     #[test]
     fn a_client_heard_often_is_never_pinged() {
         let t0 = Instant::now();
-        let mut l = Liveness::new(10 * S, 30 * S, t0);
+        let mut l = Liveness::new(10 * S, 30 * S, t0, t0);
         assert_eq!(l.check(t0), Verdict::Wait(t0 + 10 * S));
         // It pings every 9 s on its own: every check finds it recent.
         for n in 1..10u32 {
@@ -108,7 +165,7 @@ mod tests {
     #[test]
     fn a_silent_client_is_pinged_each_probe_then_dropped_at_its_timeout() {
         let t0 = Instant::now();
-        let l = Liveness::new(10 * S, 30 * S, t0);
+        let l = Liveness::new(10 * S, 30 * S, t0, t0);
         assert_eq!(l.check(t0 + 10 * S), Verdict::Ping(t0 + 20 * S));
         assert_eq!(l.check(t0 + 20 * S), Verdict::Ping(t0 + 30 * S));
         assert_eq!(
@@ -122,7 +179,7 @@ mod tests {
     #[test]
     fn an_idle_desktop_gets_its_longer_timeout_and_a_probe_at_half_of_it() {
         let t0 = Instant::now();
-        let mut l = Liveness::new(10 * S, 30 * S, t0);
+        let mut l = Liveness::new(10 * S, 30 * S, t0, t0);
         l.set_timeout(10 * S, 120 * S, t0);
         assert_eq!(l.timeout(), 120 * S);
         assert_eq!(l.check(t0 + 50 * S), Verdict::Wait(t0 + 60 * S));
@@ -138,7 +195,7 @@ mod tests {
     #[test]
     fn a_shorter_timeout_counts_from_the_change_not_from_the_last_frame() {
         let t0 = Instant::now();
-        let mut l = Liveness::new(10 * S, 30 * S, t0);
+        let mut l = Liveness::new(10 * S, 30 * S, t0, t0);
         l.set_timeout(10 * S, 120 * S, t0);
         // Quiet for 100 s, as an idle desktop may be; then someone watches: 30 s from now.
         let watched = t0 + 100 * S;
@@ -149,5 +206,60 @@ mod tests {
         // A desktop that answers is kept.
         l.heard(watched + S);
         assert_eq!(l.check(watched + 5 * S), Verdict::Wait(watched + 16 * S));
+    }
+
+    #[test]
+    fn a_desktop_that_only_reports_is_pinged_each_probe_so_its_agent_hears_the_relay() {
+        let t0 = Instant::now();
+        let mut l = Liveness::new(10 * S, 30 * S, t0, t0);
+        l.set_timeout(10 * S, 120 * S, t0);
+        l.keep_informed(t0);
+        // It reports every 60 s and never pings: heard from, but told nothing for 60 s.
+        l.heard(t0 + 50 * S);
+        assert_eq!(l.check(t0 + 50 * S), Verdict::Wait(t0 + 60 * S));
+        assert_eq!(l.check(t0 + 60 * S), Verdict::Ping(t0 + 120 * S));
+        l.told(t0 + 60 * S);
+        l.heard(t0 + 61 * S); // its pong
+        assert_eq!(l.check(t0 + 61 * S), Verdict::Wait(t0 + 120 * S));
+        // A desktop that pings on its own is answered with pongs, which tell it as much.
+        l.told(t0 + 100 * S);
+        l.heard(t0 + 100 * S);
+        assert_eq!(l.check(t0 + 110 * S), Verdict::Wait(t0 + 160 * S));
+    }
+
+    #[test]
+    fn a_viewer_is_told_nothing_it_did_not_ask_for() {
+        let t0 = Instant::now();
+        let mut l = Liveness::new(10 * S, 30 * S, t0, t0);
+        l.told(t0); // a pong to its ping: no schedule of its own follows
+        l.heard(t0 + 5 * S);
+        assert_eq!(l.check(t0 + 12 * S), Verdict::Wait(t0 + 15 * S));
+    }
+
+    #[test]
+    fn checks_fall_on_a_shared_grid_so_sessions_due_together_wake_the_relay_once() {
+        let origin = Instant::now();
+        let ms = Duration::from_millis;
+        // Two sessions that connected 300 ms apart, both at the idle timeout (grain 1 s).
+        let mut a = Liveness::new(10 * S, 30 * S, origin + ms(100), origin);
+        let mut b = Liveness::new(10 * S, 30 * S, origin + ms(400), origin);
+        for l in [&mut a, &mut b] {
+            l.set_timeout(10 * S, 120 * S, origin);
+            assert_eq!(l.grain(), S);
+        }
+        let next = |l: &Liveness| match l.check(origin + ms(500)) {
+            Verdict::Wait(at) | Verdict::Ping(at) => at,
+            Verdict::Drop => panic!("not silent that long"),
+        };
+        assert_eq!(next(&a), origin + 61 * S, "60.1 s rounded up");
+        assert_eq!(next(&a), next(&b), "60.4 s: the same grain");
+        // A short timeout keeps a fine grid: never late by more than a sixteenth of it.
+        let c = Liveness::new(ms(300), ms(1000), origin + ms(7), origin);
+        assert_eq!(c.grain(), ms(62) + Duration::from_micros(500));
+        // Probed at 307 ms: the grid's next instant is 5 × 62.5 ms.
+        assert_eq!(
+            c.check(origin + ms(7)),
+            Verdict::Wait(origin + Duration::from_micros(312_500))
+        );
     }
 }

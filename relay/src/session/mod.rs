@@ -148,6 +148,7 @@ impl WsSession {
             config.heartbeat_interval,
             config.client_timeout,
             Instant::now(),
+            liveness::grid_origin(),
         );
         WsSession::create(move |ctx| {
             ctx.add_stream(stream);
@@ -386,6 +387,9 @@ impl WsSession {
                 } else {
                     self.watch_revocations(ctx);
                     self.end_at_expiry(ctx);
+                }
+                if mode == ClientMode::Desktop {
+                    self.liveness.keep_informed(Instant::now());
                 }
                 self.phase = Phase::Joined(Member {
                     client_id,
@@ -746,14 +750,19 @@ impl WsSession {
             }
             Verdict::Ping(next) => {
                 self.state.metrics.heartbeat_pings().inc();
-                let _ = self.outbox.send(Outbound::Ping(b""));
+                if self.outbox.send(Outbound::Ping(b"")).is_ok() {
+                    self.liveness.told(now);
+                }
                 next
             }
             Verdict::Wait(next) => next,
         };
-        let handle = ctx.run_later(next.saturating_duration_since(now), |act, ctx| {
-            act.check_liveness(ctx)
-        });
+        // At the grid's instant itself, not after a duration computed from a slightly different
+        // `now`: every session due at that instant then fires in the same timer tick.
+        let at = tokio::time::sleep_until(tokio::time::Instant::from_std(next));
+        let handle = ctx.spawn(
+            actix::fut::wrap_future(at).map(|_, act: &mut Self, ctx| act.check_liveness(ctx)),
+        );
         self.liveness_check = Some(handle);
     }
 
@@ -882,7 +891,10 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for WsSession {
                 "binary frames are not supported; send JSON text frames",
             ),
             Ok(AggregatedMessage::Ping(payload)) => {
-                let _ = self.outbox.send(Outbound::Pong(payload));
+                self.state.metrics.client_pings().inc();
+                if self.outbox.send(Outbound::Pong(payload)).is_ok() {
+                    self.liveness.told(Instant::now());
+                }
             }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(reason)) => {
