@@ -70,7 +70,8 @@ pub struct ConnectionArgs {
 /// Connection timing, for tests and troubleshooting.
 #[derive(Debug, Clone, Args)]
 pub struct TimingArgs {
-    /// Period of the agent's own WebSocket pings.
+    /// How long the relay may say nothing before the agent pings it (two thirds of a timeout the
+    /// relay states, where longer).
     #[arg(long, env = "DESKBRIDGE_PING_INTERVAL", default_value = "10s", value_parser = duration, hide = true)]
     pub ping_interval: Duration,
     /// Reconnect when nothing at all arrived from the relay for this long.

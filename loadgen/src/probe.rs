@@ -10,6 +10,10 @@ pub struct ProcSample {
     pub rss_bytes: u64,
     /// User plus system time, seconds.
     pub cpu_seconds: f64,
+    /// Times any of its threads was put on a CPU, summed from `/proc/<pid>/task/*/schedstat`:
+    /// how often the process woke. A quiet relay's cost is mostly its wake-ups, and this count
+    /// barely moves with the machine's other load, where the CPU time does.
+    pub timeslices: u64,
 }
 
 impl ProcSample {
@@ -22,7 +26,22 @@ impl ProcSample {
 pub fn sample(pid: u32) -> io::Result<ProcSample> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let statm = fs::read_to_string(format!("/proc/{pid}/statm"))?;
-    parse(&stat, &statm, page_size(), clock_ticks())
+    let mut sample = parse(&stat, &statm, page_size(), clock_ticks())?;
+    sample.timeslices = timeslices(pid);
+    Ok(sample)
+}
+
+/// The third field of each thread's `schedstat`, summed (0 where the kernel keeps none). A
+/// thread that ended in between takes its count with it, which the relay's fixed set of worker
+/// threads never does in a window.
+fn timeslices(pid: u32) -> u64 {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .sum()
 }
 
 fn bad(what: &str) -> io::Error {
@@ -49,6 +68,7 @@ fn parse(stat: &str, statm: &str, page: u64, ticks: u64) -> io::Result<ProcSampl
     Ok(ProcSample {
         rss_bytes: rss_pages * page,
         cpu_seconds: cpu_ticks as f64 / ticks as f64,
+        timeslices: 0,
     })
 }
 

@@ -174,6 +174,7 @@ pub struct Metrics {
     audience_changes: Counter,
     heartbeat_pings: Counter,
     client_pings: Counter,
+    heartbeat_pongs: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -318,8 +319,14 @@ impl Metrics {
         let heartbeat_pings = Counter::default();
         registry.register(
             "heartbeat_pings",
-            "WebSocket pings the relay sent: to sessions it had not heard from for their probe interval, and to desktops it had told nothing for as long",
+            "WebSocket pings the relay sent to sessions it had not heard from for their probe interval",
             heartbeat_pings.clone(),
+        );
+        let heartbeat_pongs = Counter::default();
+        registry.register(
+            "heartbeat_pongs",
+            "Unsolicited WebSocket pongs (a one-way heartbeat) the relay sent desktops it had told nothing for a third of their timeout",
+            heartbeat_pongs.clone(),
         );
         let client_pings = Counter::default();
         registry.register(
@@ -364,6 +371,7 @@ impl Metrics {
             audience_changes,
             heartbeat_pings,
             client_pings,
+            heartbeat_pongs,
             limited,
             auth_failures,
             signins,
@@ -480,6 +488,11 @@ impl Metrics {
     /// `deskbridge_heartbeat_pings_total`.
     pub fn heartbeat_pings(&self) -> &Counter {
         &self.heartbeat_pings
+    }
+
+    /// `deskbridge_heartbeat_pongs_total`.
+    pub fn heartbeat_pongs(&self) -> &Counter {
+        &self.heartbeat_pongs
     }
 
     /// `deskbridge_client_pings_total`.

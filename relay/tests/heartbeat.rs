@@ -3,7 +3,8 @@
 //! still dropped as `lost`, within its idle timeout, or within the watched timeout counted from
 //! the moment someone starts watching; a client that only answers pings (as the 2018 prototype's
 //! desktop does) is probed and kept; a desktop that reports but never pings (as the agent does
-//! while it hears the relay) is pinged at half its timeout, so it hears the relay in turn.
+//! while it hears the relay) is sent an unsolicited pong every third of its timeout, so it hears
+//! the relay in turn.
 //!
 //! Scaled timings: probe 300 ms, watched timeout 1 s, idle timeout 3 s.
 
@@ -31,6 +32,7 @@ fn config() -> Config {
 
 const DESKTOPS: &str = r#"deskbridge_sessions{mode="desktop"}"#;
 const PINGS: &str = "deskbridge_heartbeat_pings_total";
+const PONGS: &str = "deskbridge_heartbeat_pongs_total";
 
 /// The timeout the next `audience` states, in ms.
 async fn stated_timeout(desktop: &mut Client) -> u64 {
@@ -156,23 +158,28 @@ async fn a_desktop_that_only_answers_pings_is_probed_and_kept() {
 }
 
 #[actix_web::test]
-async fn an_unwatched_desktop_that_only_reports_is_pinged_at_half_its_timeout_to_hear_the_relay() {
+async fn an_unwatched_desktop_that_only_reports_is_told_every_third_of_its_timeout() {
     let relay = start_relay(config());
     let mut desktop = Client::join(relay.addr(), "reporter", "desktop").await;
     assert_eq!(stated_timeout(&mut desktop).await, 3000);
-    let before = metric(relay.addr(), PINGS).await;
+    let (pings, pongs) = (
+        metric(relay.addr(), PINGS).await,
+        metric(relay.addr(), PONGS).await,
+    );
     // It reports every second and never pings, for twice its idle timeout: always heard from,
-    // so only its own need to hear the relay makes the relay ping it.
+    // so only its own need to hear the relay makes the relay send it anything.
     let until = Instant::now() + 2 * IDLE;
     while Instant::now() < until {
         desktop.send(r#"{"event":"cpu","value":1}"#).await;
         assert!(
             desktop.recv_within(IDLE / 3).await.is_none(),
-            "nothing but pings"
+            "nothing but heartbeats"
         );
     }
     assert_eq!(metric(relay.addr(), DESKTOPS).await, 1.0, "still connected");
-    let pinged = metric(relay.addr(), PINGS).await - before;
-    // Told nothing for half its idle timeout: a ping about every 1.5 s.
-    assert!((2.0..=6.0).contains(&pinged), "{pinged} pings in 6 s");
+    let told = metric(relay.addr(), PONGS).await - pongs;
+    // Told nothing for a third of its idle timeout: an unsolicited pong about every second,
+    // which asks for no answer; never a ping, since it is never silent.
+    assert!((4.0..=8.0).contains(&told), "{told} pongs in 6 s");
+    assert_eq!(metric(relay.addr(), PINGS).await, pings);
 }

@@ -5,7 +5,7 @@
 //! existing connections while keeping their sockets open, which is exactly what a dead path looks
 //! like from the agent's side. New connections through the proxy work normally.
 //!
-//! Unwatched, the agent is kept by the relay's pings and sends none of its own, and a cut one is
+//! Unwatched, the agent is kept by the relay's heartbeats and sends no ping of its own, and a cut one is
 //! still lost within the idle timeout.
 
 use std::io::{Read, Write};
@@ -174,17 +174,19 @@ const IDLE: Duration = Duration::from_secs(6);
 const DESKTOPS: &str = r#"deskbridge_sessions{mode="desktop"}"#;
 const PINGS: &str = "deskbridge_heartbeat_pings_total";
 const CLIENT_PINGS: &str = "deskbridge_client_pings_total";
+const PONGS: &str = "deskbridge_heartbeat_pongs_total";
 
 async fn desktops(relay: &deskbridge_testkit::RelayHandle) -> f64 {
     deskbridge_testkit::cluster::metric(relay.addr(), DESKTOPS).await
 }
 
 #[actix_rt::test]
-async fn an_unwatched_agent_stays_online_on_the_relays_pings_and_sends_none_of_its_own() {
+async fn an_unwatched_agent_stays_online_on_the_relays_heartbeats_and_pings_not_once() {
     let relay = idle_relay();
     let home = Home::new();
     // Its own settings would ping after 500 ms without a word and give up after 3 s; the relay's
-    // 6 s make it wait 4 s before pinging and 6 s in all, and the relay pings it every 3 s.
+    // 6 s make it wait 4 s before pinging and 6 s in all, and the relay sends it a heartbeat
+    // every 2 s (an unsolicited pong, or a ping once the agent has been silent for 3 s).
     let agent = AgentProcess::run(&home, &format!("ws://{}/ws", relay.addr()), "idle", FAST);
     agent
         .wait_for_log("connected to the relay as idle", Duration::from_secs(10))
@@ -192,17 +194,18 @@ async fn an_unwatched_agent_stays_online_on_the_relays_pings_and_sends_none_of_i
     // Its pings before it heard the relay's timeout are over within a second.
     actix_rt::time::sleep(Duration::from_secs(1)).await;
     let metric = |name: &'static str| deskbridge_testkit::cluster::metric(relay.addr(), name);
-    let (relay_pings, agent_pings) = (metric(PINGS).await, metric(CLIENT_PINGS).await);
+    let heartbeats = || async { metric(PINGS).await + metric(PONGS).await };
+    let (relay_beats, agent_pings) = (heartbeats().await, metric(CLIENT_PINGS).await);
     // 8 s: four times the watched timeout, longer than the idle one.
     let until = Instant::now() + Duration::from_secs(8);
     while Instant::now() < until {
         assert_eq!(desktops(&relay).await, 1.0, "the quiet agent stays online");
         actix_rt::time::sleep(Duration::from_millis(250)).await;
     }
-    let relay_pings = metric(PINGS).await - relay_pings;
+    let relay_beats = heartbeats().await - relay_beats;
     assert!(
-        (2.0..=4.0).contains(&relay_pings),
-        "the relay pings it every 3 s: {relay_pings} in 8 s"
+        (3.0..=5.0).contains(&relay_beats),
+        "the relay tells it something every 2 s: {relay_beats} heartbeats in 8 s"
     );
     assert_eq!(
         metric(CLIENT_PINGS).await,

@@ -221,10 +221,12 @@ pub fn report_relay(r: &mut Report, o: &FleetOutcome, messages: u64) {
             0.0
         };
         r.num("relay_cpu_us_per_msg", per_msg);
+        let wakeups = b.timeslices.saturating_sub(a.timeslices) as f64 / window;
+        r.num("relay_wakeups_per_s", wakeups);
         r.row(
             "relay cpu",
             format!(
-                "{cpu:.2} s in {window:.0} s = {:.2}% of one core; {per_msg:.2} µs per message received",
+                "{cpu:.2} s in {window:.0} s = {:.2}% of one core; {per_msg:.2} µs per message received; {wakeups:.0} wake-ups/s (threads put on a CPU)",
                 100.0 * cpu / window
             ),
         );

@@ -9,8 +9,8 @@
 //! A desktop must hear from the relay too, or its agent cannot tell a dead relay from a quiet
 //! one. Rather than every agent pinging on its own clock — a wake-up of the relay at a random
 //! moment for each ping, the largest part of a quiet fleet's cost — the relay pings a desktop it
-//! has told nothing for `probe` ([`Liveness::keep_informed`]), and the agent pings only when it
-//! has heard nothing for two thirds of its timeout. A desktop that pings anyway (an older agent)
+//! has told nothing for a third of its timeout ([`Liveness::keep_informed`]), and the agent pings
+//! only when it has heard nothing for two thirds of it. A desktop that pings anyway (an older agent)
 //! is answered with pongs, which count as telling it something.
 //!
 //! When the timeout changes (the desktop's audience changed class), the silence counts from the
@@ -40,6 +40,10 @@ pub enum Verdict {
     Drop,
     /// Silent for `probe`: ping it, and check again at the instant given.
     Ping(Instant),
+    /// A desktop heard from but told nothing for a third of its timeout: send it an unsolicited
+    /// pong (RFC 6455 §5.5.3: a one-way heartbeat, which needs no answer, so it costs the relay
+    /// a write and no read), and check again at the instant given.
+    Tell(Instant),
     /// Heard from recently: nothing to send; check again at the instant given.
     Wait(Instant),
 }
@@ -51,6 +55,9 @@ const MAX_GRAIN: Duration = Duration::from_secs(1);
 pub struct Liveness {
     /// Ping a session silent for this long.
     probe: Duration,
+    /// Ping a desktop told nothing for this long: a third of its timeout, so a frame crosses the
+    /// link each way at least that often (a proxy's read timeout, nginx's 60 s, never fires).
+    inform_every: Duration,
     /// Drop a session silent for this long.
     timeout: Duration,
     last_heard: Instant,
@@ -61,6 +68,8 @@ pub struct Liveness {
     last_told: Option<Instant>,
     /// Where the grid of check instants starts: the same for every session of the process.
     origin: Instant,
+    /// Whether `timeout` was stated to the client (a desktop's `audience.timeout_ms`).
+    stated: bool,
 }
 
 impl Liveness {
@@ -70,11 +79,13 @@ impl Liveness {
     pub fn new(probe: Duration, timeout: Duration, now: Instant, origin: Instant) -> Self {
         Self {
             probe,
+            inform_every: probe,
             timeout,
             last_heard: now,
             since: now,
             last_told: None,
             origin,
+            stated: false,
         }
     }
 
@@ -84,7 +95,8 @@ impl Liveness {
     }
 
     /// The client is a desktop: from `now` on, it is pinged whenever the relay has told it
-    /// nothing for `probe`, so its agent hears the relay without pinging on its own.
+    /// nothing for a third of its timeout, so its agent hears the relay without pinging on its
+    /// own.
     pub fn keep_informed(&mut self, now: Instant) {
         self.last_told = Some(now);
     }
@@ -115,17 +127,24 @@ impl Liveness {
         self.timeout
     }
 
-    /// The session may now be silent for `timeout`, from `now` at the earliest; probed after
-    /// `probe`, or after half the timeout if that is later (the client heartbeats at a third of
-    /// a stated timeout, so the relay's probe never races its ping).
+    /// The timeout last stated to the client with [`Liveness::set_timeout`], if any.
+    pub fn stated(&self) -> Option<Duration> {
+        self.stated.then_some(self.timeout)
+    }
+
+    /// The session was told it may now be silent for `timeout`, from `now` at the earliest;
+    /// probed after `probe`, or after half the timeout if that is later (the agent pings only
+    /// after two thirds of a stated timeout without a word, so the relay's ping comes first).
     pub fn set_timeout(&mut self, probe: Duration, timeout: Duration, now: Instant) {
         self.probe = probe.max(timeout / 2).min(timeout);
+        self.inform_every = probe.max(timeout / 3).min(timeout);
         self.timeout = timeout;
         self.since = now;
+        self.stated = true;
     }
 
     /// What to do at `now`, and when to look again (an instant of the grid). After a
-    /// [`Verdict::Ping`], the caller records it with [`Liveness::told`].
+    /// [`Verdict::Ping`] or a [`Verdict::Tell`], the caller records it with [`Liveness::told`].
     pub fn check(&self, now: Instant) -> Verdict {
         let silent_from = self.last_heard.max(self.since);
         let deadline = silent_from + self.timeout;
@@ -133,10 +152,19 @@ impl Liveness {
             return Verdict::Drop;
         }
         let probe_at = self.last_heard + self.probe;
-        let inform_at = self.last_told.map(|told| told + self.probe);
-        let due = |at: Instant| now >= at;
-        if due(probe_at) || inform_at.is_some_and(due) {
-            return Verdict::Ping(self.on_grid((now + self.probe).min(deadline)));
+        let inform_at = self.last_told.map(|told| told + self.inform_every);
+        // Checked again when the next of the two can come due, given that whatever is sent now
+        // tells the client something.
+        let after_sending = |probe_at: Instant| {
+            let next = inform_at.map_or(probe_at, |_| probe_at.min(now + self.inform_every));
+            self.on_grid(next.min(deadline))
+        };
+        if now >= probe_at {
+            // A ping both tells a desktop something and asks for an answer.
+            return Verdict::Ping(after_sending(now + self.probe));
+        }
+        if inform_at.is_some_and(|at| now >= at) {
+            return Verdict::Tell(after_sending(probe_at));
         }
         let next = inform_at.map_or(probe_at, |inform| inform.min(probe_at));
         Verdict::Wait(self.on_grid(next.min(deadline)))
@@ -209,22 +237,40 @@ mod tests {
     }
 
     #[test]
-    fn a_desktop_that_only_reports_is_pinged_each_probe_so_its_agent_hears_the_relay() {
+    fn a_desktop_that_only_reports_is_told_each_third_of_its_timeout_and_probed_once_silent() {
         let t0 = Instant::now();
         let mut l = Liveness::new(10 * S, 30 * S, t0, t0);
         l.set_timeout(10 * S, 120 * S, t0);
         l.keep_informed(t0);
-        // It reports every 60 s and never pings: heard from, but told nothing for 60 s.
-        l.heard(t0 + 50 * S);
-        assert_eq!(l.check(t0 + 50 * S), Verdict::Wait(t0 + 60 * S));
-        assert_eq!(l.check(t0 + 60 * S), Verdict::Ping(t0 + 120 * S));
-        l.told(t0 + 60 * S);
-        l.heard(t0 + 61 * S); // its pong
-        assert_eq!(l.check(t0 + 61 * S), Verdict::Wait(t0 + 120 * S));
-        // A desktop that pings on its own is answered with pongs, which tell it as much.
-        l.told(t0 + 100 * S);
-        l.heard(t0 + 100 * S);
-        assert_eq!(l.check(t0 + 110 * S), Verdict::Wait(t0 + 160 * S));
+        l.heard(t0 + 30 * S); // a report
+        assert_eq!(l.check(t0 + 30 * S), Verdict::Wait(t0 + 40 * S));
+        // Told nothing for 40 s, though heard from: an unsolicited pong, no answer expected.
+        assert_eq!(l.check(t0 + 40 * S), Verdict::Tell(t0 + 80 * S));
+        l.told(t0 + 40 * S);
+        l.heard(t0 + 70 * S); // the next report
+        assert_eq!(l.check(t0 + 80 * S), Verdict::Tell(t0 + 120 * S));
+        l.told(t0 + 80 * S);
+        // Its reports stop: probed with a ping after 60 s of silence, dropped after 120 s.
+        assert_eq!(l.check(t0 + 120 * S), Verdict::Tell(t0 + 130 * S));
+        l.told(t0 + 120 * S);
+        assert_eq!(l.check(t0 + 130 * S), Verdict::Ping(t0 + 170 * S));
+        l.told(t0 + 130 * S);
+        assert_eq!(l.check(t0 + 170 * S), Verdict::Ping(t0 + 190 * S));
+        assert_eq!(l.check(t0 + 190 * S), Verdict::Drop);
+    }
+
+    #[test]
+    fn a_desktop_that_pings_on_its_own_is_told_enough_by_the_pongs() {
+        let t0 = Instant::now();
+        let mut l = Liveness::new(10 * S, 30 * S, t0, t0);
+        l.set_timeout(10 * S, 120 * S, t0);
+        l.keep_informed(t0);
+        for n in 1..5u32 {
+            let ping = t0 + 30 * n * S;
+            l.heard(ping);
+            l.told(ping); // the pong
+            assert_eq!(l.check(ping + S), Verdict::Wait(ping + 40 * S));
+        }
     }
 
     #[test]
@@ -248,7 +294,7 @@ mod tests {
             assert_eq!(l.grain(), S);
         }
         let next = |l: &Liveness| match l.check(origin + ms(500)) {
-            Verdict::Wait(at) | Verdict::Ping(at) => at,
+            Verdict::Wait(at) | Verdict::Ping(at) | Verdict::Tell(at) => at,
             Verdict::Drop => panic!("not silent that long"),
         };
         assert_eq!(next(&a), origin + 61 * S, "60.1 s rounded up");

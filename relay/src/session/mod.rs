@@ -755,6 +755,13 @@ impl WsSession {
                 }
                 next
             }
+            Verdict::Tell(next) => {
+                self.state.metrics.heartbeat_pongs().inc();
+                if self.outbox.send(Outbound::Pong(Bytes::new())).is_ok() {
+                    self.liveness.told(now);
+                }
+                next
+            }
             Verdict::Wait(next) => next,
         };
         // At the grid's instant itself, not after a duration computed from a slightly different
@@ -768,7 +775,7 @@ impl WsSession {
 
     /// The desktop's audience changed class: enforce the timeout it was told.
     fn set_timeout(&mut self, timeout: std::time::Duration, ctx: &mut Context<Self>) {
-        if timeout == self.liveness.timeout() {
+        if self.liveness.stated() == Some(timeout) {
             return;
         }
         let probe = self.state.config.heartbeat_interval;
