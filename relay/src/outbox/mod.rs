@@ -8,7 +8,12 @@
 //! A fleet connection (one signed-in grid watching many desktops) holds one queue but joins each
 //! desktop's room with a *forwarding* clone of its outbox ([`Outbox::forwarding`]): frames the
 //! fan-out sends through it are wrapped in `forward` with that desktop's id. Its queue may also
-//! hold more frames ([`Outbox::raise_limit`]), since it carries every watched desktop's samples.
+//! hold more frames ([`Outbox::raise_limit`]), since it carries every watched desktop's samples,
+//! and it is written in batches ([`Outbox::batch_writes`]): what arrives within [`BATCH_WINDOW`]
+//! of a first frame goes out in one write, so a grid of a thousand desktops reporting at their own
+//! moments wakes the relay's writer ten times a second instead of once a frame. A grid card
+//! refreshed every 5 s does not show 100 ms; a detail view's live chart, written frame by frame,
+//! would, and is not batched.
 //!
 //! Beside the queue live the two decisions every relaying path shares: [`fanout`] (one frame to
 //! every viewer) and [`command`] (what happens to a command for a desktop).
@@ -16,7 +21,7 @@
 pub mod command;
 pub mod fanout;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +62,12 @@ pub struct Outbox {
     limit: Arc<AtomicUsize>,
     /// For a fleet connection's clone in one desktop's room: the `forward` prefix of that id.
     forward: Option<Arc<str>>,
+    /// Whether the writer batches: shared with it and with every clone.
+    batch: Arc<AtomicBool>,
 }
+
+/// How long a batching writer gathers frames after the first one before writing them all.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(100);
 
 impl Outbox {
     /// Creates the queue for `session` with room for `capacity` frames (at least 4), which
@@ -75,6 +85,7 @@ impl Outbox {
             tx,
             limit: Arc::new(AtomicUsize::new(capacity)),
             forward: None,
+            batch: Arc::default(),
         };
         (outbox, rx)
     }
@@ -87,6 +98,17 @@ impl Outbox {
     pub fn raise_limit(&self, capacity: usize) {
         self.limit
             .store(capacity.min(self.tx.max_capacity()), Ordering::Relaxed);
+    }
+
+    /// From now on its writer gathers frames for [`BATCH_WINDOW`] after the first and writes them
+    /// together (a fleet connection; see the module docs).
+    pub fn batch_writes(&self) {
+        self.batch.store(true, Ordering::Relaxed);
+    }
+
+    /// The flag [`run_writer`] reads to know whether to batch.
+    pub fn pacing(&self) -> Pacing {
+        Pacing(self.batch.clone())
     }
 
     /// A clone that the fan-out wraps in `forward` frames with `prefix` (see
@@ -143,26 +165,51 @@ impl Outbox {
     }
 }
 
+/// Whether a writer batches; see [`Outbox::batch_writes`].
+#[derive(Debug, Clone)]
+pub struct Pacing(Arc<AtomicBool>);
+
+/// Where a writer puts frames: the client's WebSocket, or a recording in this module's tests.
+pub(crate) trait FrameSink {
+    /// Writes one frame; an error once the client is gone.
+    async fn write(&mut self, frame: Outbound) -> Result<(), actix_ws::Closed>;
+}
+
+impl FrameSink for Session {
+    async fn write(&mut self, frame: Outbound) -> Result<(), actix_ws::Closed> {
+        match frame {
+            Outbound::Text(text) => self.text(text).await,
+            Outbound::Ping(payload) => self.ping(payload).await,
+            Outbound::Pong(payload) => self.pong(&payload).await,
+            Outbound::Close(reason) => self.clone().close(Some(reason)).await,
+        }
+    }
+}
+
 /// Drains `rx` into the socket until a `Close` frame is written, the client goes away, or `abort`
-/// fires (the session ended and its grace period for flushing is over).
-pub async fn run_writer(
-    mut session: Session,
+/// fires (the session ended and its grace period for flushing is over). Everything queued when
+/// the writer wakes is handed to the socket before it yields, so the connection's dispatcher
+/// writes it in one go; a batching writer (`pacing`) first waits [`BATCH_WINDOW`] after the frame
+/// that woke it, and senders meanwhile do not wake it again (tokio's channel wakes a receiver once
+/// per wait).
+pub(crate) async fn run_writer(
+    mut socket: impl FrameSink,
     mut rx: mpsc::Receiver<Outbound>,
     abort: oneshot::Receiver<()>,
+    pacing: Pacing,
 ) {
     let drain = async move {
-        while let Some(frame) = rx.recv().await {
-            let written = match frame {
-                Outbound::Text(text) => session.text(text).await,
-                Outbound::Ping(payload) => session.ping(payload).await,
-                Outbound::Pong(payload) => session.pong(&payload).await,
-                Outbound::Close(reason) => {
-                    let _ = session.close(Some(reason)).await;
-                    return;
+        while let Some(first) = rx.recv().await {
+            if pacing.0.load(Ordering::Relaxed) && !matches!(first, Outbound::Close(_)) {
+                tokio::time::sleep(BATCH_WINDOW).await;
+            }
+            let mut next = Some(first);
+            while let Some(frame) = next.take() {
+                let close = matches!(frame, Outbound::Close(_));
+                if socket.write(frame).await.is_err() || close {
+                    return; // gone (the reading side notices too), or closed
                 }
-            };
-            if written.is_err() {
-                return; // the client is gone; the reading side notices too
+                next = rx.try_recv().ok();
             }
         }
     };
@@ -218,5 +265,80 @@ mod tests {
         assert_eq!(queued, 48, "bounded by the channel: 64 less a quarter");
         assert_eq!(clone.forward_prefix(), Some("prefix"));
         assert_eq!(outbox.forward_prefix(), None);
+    }
+
+    /// Records what a writer wrote and when, on tokio's paused clock.
+    struct Recorder {
+        start: tokio::time::Instant,
+        writes: std::rc::Rc<std::cell::RefCell<Vec<(u64, String)>>>,
+    }
+
+    impl FrameSink for Recorder {
+        async fn write(&mut self, frame: Outbound) -> Result<(), actix_ws::Closed> {
+            let what = match frame {
+                Outbound::Text(text) => text.to_string(),
+                Outbound::Close(_) => "close".to_owned(),
+                other => format!("{other:?}"),
+            };
+            let ms = self.start.elapsed().as_millis() as u64;
+            self.writes.borrow_mut().push((ms, what));
+            Ok(())
+        }
+    }
+
+    /// Sends a, b, c 30 ms apart, d 200 ms after c, then a close 200 ms later; returns what was
+    /// written at which millisecond.
+    async fn written(batch: bool) -> Vec<(u64, String)> {
+        let (outbox, rx) = Outbox::new(1, 16, 16);
+        if batch {
+            outbox.batch_writes();
+        }
+        let (_abort, abort_rx) = oneshot::channel();
+        let writes = std::rc::Rc::default();
+        let recorder = Recorder {
+            start: tokio::time::Instant::now(),
+            writes: std::rc::Rc::clone(&writes),
+        };
+        let script = async {
+            let ms = |n| tokio::time::sleep(Duration::from_millis(n));
+            for text in ["a", "b", "c"] {
+                outbox.send_text(text).unwrap();
+                ms(30).await;
+            }
+            ms(170).await;
+            outbox.send_text("d").unwrap();
+            ms(200).await;
+            let normal = CloseReason::from(actix_ws::CloseCode::Normal);
+            outbox.send(Outbound::Close(normal)).unwrap();
+        };
+        tokio::join!(run_writer(recorder, rx, abort_rx, outbox.pacing()), script);
+        writes.take()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batching_writer_writes_what_came_within_its_window_together() {
+        let at = |ms: u64, what: &str| (ms, what.to_owned());
+        assert_eq!(
+            written(true).await,
+            [
+                at(100, "a"),
+                at(100, "b"),
+                at(100, "c"),
+                at(360, "d"),
+                at(460, "close")
+            ],
+            "gathered for 100 ms after the first frame; a close goes at once"
+        );
+        assert_eq!(
+            written(false).await,
+            [
+                at(0, "a"),
+                at(30, "b"),
+                at(60, "c"),
+                at(260, "d"),
+                at(460, "close")
+            ],
+            "a viewer's writer writes each frame as it comes"
+        );
     }
 }

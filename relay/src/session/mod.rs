@@ -134,7 +134,7 @@ impl WsSession {
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
         let (outbox, rx) = Outbox::new(id, state.config.send_queue, state.config.fleet_send_queue);
         let (abort_tx, abort_rx) = oneshot::channel();
-        actix_web::rt::spawn(outbox::run_writer(socket, rx, abort_rx));
+        actix_web::rt::spawn(outbox::run_writer(socket, rx, abort_rx, outbox.pacing()));
         state.metrics.connections().inc();
         state.metrics.sessions_unauthenticated().inc();
         log::info!("session {id}: connected from {}", fmt_peer(peer));
@@ -354,6 +354,7 @@ impl WsSession {
             fmt_peer(self.peer)
         );
         self.outbox.raise_limit(self.state.config.fleet_send_queue);
+        self.outbox.batch_writes();
         self.state.matchmaker.do_send(Watch {
             access: access.clone(),
             outbox: self.outbox.clone(),
