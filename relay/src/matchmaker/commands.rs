@@ -59,6 +59,7 @@ impl Handler<Command> for Matchmaker {
     fn handle(&mut self, command: Command, ctx: &mut Context<Self>) -> Self::Result {
         let node = self.cluster.as_ref().map(|c| c.node.node_id().to_owned());
         let salt = salt(node.as_deref());
+        self.booked.insert(command.client_id.clone());
         let Some(room) = self.rooms.get_mut(&command.client_id) else {
             // The sender is a viewer of the id, so its room exists; kept total.
             return Box::pin(fut::ready(Err(Rejection::new(
@@ -253,6 +254,7 @@ impl Matchmaker {
             return;
         };
         room.book.park(id, frame, until);
+        self.booked.insert(client_id.clone());
         self.metrics.commands_waiting().inc();
         self.follow(client_id);
         let (client_id, id) = (client_id.clone(), id.to_owned());
@@ -320,15 +322,28 @@ impl Matchmaker {
     }
 
     /// Every few seconds: ends commands unanswered past the window and forgets old ones.
+    /// Expires what is due in every book that may hold commands ([`Matchmaker::booked`]), not in
+    /// every room: ten thousand rooms of quiet desktops are not walked every few seconds for the
+    /// few that were sent something.
     pub(super) fn sweep_books(&mut self) {
         let now = Instant::now();
-        let due: Vec<(ClientId, Vec<String>)> = self
-            .rooms
-            .iter_mut()
-            .filter(|(_, room)| !room.book.is_empty())
-            .map(|(id, room)| (id.clone(), room.book.expire(now)))
-            .filter(|(_, ids)| !ids.is_empty())
-            .collect();
+        let mut due: Vec<(ClientId, Vec<String>)> = Vec::new();
+        let rooms = &mut self.rooms;
+        // An id leaves the set once its room is gone (its book is parked, swept below) or its
+        // book was empty at a sweep; whatever adds to a book adds the id again.
+        self.booked.retain(|id| {
+            let Some(room) = rooms.get_mut(id) else {
+                return false;
+            };
+            if room.book.is_empty() {
+                return false;
+            }
+            let ids = room.book.expire(now);
+            if !ids.is_empty() {
+                due.push((id.clone(), ids));
+            }
+            true
+        });
         for (client_id, ids) in due {
             self.expire(&client_id, &ids);
         }
@@ -533,5 +548,6 @@ impl Matchmaker {
         if room.book.mirror(event) {
             publish_frame(&self.metrics, &room.viewer_outboxes(), frame);
         }
+        self.booked.insert(client_id.clone());
     }
 }

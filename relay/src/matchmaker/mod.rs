@@ -23,7 +23,7 @@ mod room;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,6 +75,8 @@ pub struct Matchmaker {
     /// The command books of ids with no room now, so a viewer who comes back within ten
     /// minutes still sees them; swept with the rooms' books.
     parked_books: HashMap<ClientId, book::CommandBook>,
+    /// The ids whose room's book may hold commands (a superset): all the sweep looks at.
+    booked: HashSet<ClientId>,
     /// Where every command's life ends: one audit record each.
     store: Store,
     /// With `--data-dir`: where [`Self::known`] outlives a restart.
@@ -181,6 +183,7 @@ impl Matchmaker {
             known,
             fleets: HashMap::new(),
             parked_books: HashMap::new(),
+            booked: HashSet::new(),
             store: Store::disabled(),
             report_intervals: ReportIntervals::from_config(config),
         }
@@ -593,9 +596,13 @@ impl Matchmaker {
         let intervals = self.report_intervals;
         let known = &self.known;
         let parked = &mut self.parked_books;
+        let booked = &mut self.booked;
         self.rooms.entry(client_id.clone()).or_insert_with(|| {
             let mut room = Room::new(history_len, rate);
             room.book = parked.remove(client_id).unwrap_or_default();
+            if !room.book.is_empty() {
+                booked.insert(client_id.clone());
+            }
             room.audience = AudienceState::new(intervals);
             if let Some(k) = known.get(client_id) {
                 room.offline_reason = k.reason;
