@@ -57,22 +57,28 @@ async fn desktop_gone(relay: SocketAddr, within: Duration) -> Instant {
     }
 }
 
+/// Sends `frame` every third of the idle timeout, and nothing else, for twice the idle timeout
+/// (six times the watched one), checking that only heartbeats come back.
+async fn send_every_third_of_idle(desktop: &mut Client, frame: impl Fn() -> Message) {
+    let until = Instant::now() + 2 * IDLE;
+    while Instant::now() < until {
+        desktop.send_message(frame()).await;
+        assert!(
+            desktop.recv_within(IDLE / 3).await.is_none(),
+            "nothing but heartbeats"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn an_unwatched_desktop_that_pings_on_its_own_is_kept_without_pings_from_the_relay() {
     let relay = start_relay(config());
     let mut desktop = Client::join(relay.addr(), "pinger", "desktop").await;
     assert_eq!(stated_timeout(&mut desktop).await, 3000, "the idle timeout");
     let before = metric(relay.addr(), PINGS).await;
-    // It pings every second (a third of its timeout, as the agent does) and sends nothing else,
-    // for twice its idle timeout and six times the watched one.
-    let until = Instant::now() + 2 * IDLE;
-    while Instant::now() < until {
-        desktop.send_message(Message::Ping("hb".into())).await;
-        assert!(
-            desktop.recv_within(IDLE / 3).await.is_none(),
-            "nothing but pongs"
-        );
-    }
+    // It pings every second (as an agent from before the relay kept time did) and sends nothing
+    // else.
+    send_every_third_of_idle(&mut desktop, || Message::Ping("hb".into())).await;
     assert_eq!(metric(relay.addr(), DESKTOPS).await, 1.0, "still connected");
     assert_eq!(
         metric(relay.addr(), PINGS).await,
@@ -166,16 +172,10 @@ async fn an_unwatched_desktop_that_only_reports_is_told_every_third_of_its_timeo
         metric(relay.addr(), PINGS).await,
         metric(relay.addr(), PONGS).await,
     );
-    // It reports every second and never pings, for twice its idle timeout: always heard from,
-    // so only its own need to hear the relay makes the relay send it anything.
-    let until = Instant::now() + 2 * IDLE;
-    while Instant::now() < until {
-        desktop.send(r#"{"event":"cpu","value":1}"#).await;
-        assert!(
-            desktop.recv_within(IDLE / 3).await.is_none(),
-            "nothing but heartbeats"
-        );
-    }
+    // It reports every second and never pings: always heard from, so only its own need to hear
+    // the relay makes the relay send it anything.
+    let report = || Message::Text(r#"{"event":"cpu","value":1}"#.into());
+    send_every_third_of_idle(&mut desktop, report).await;
     assert_eq!(metric(relay.addr(), DESKTOPS).await, 1.0, "still connected");
     let told = metric(relay.addr(), PONGS).await - pongs;
     // Told nothing for a third of its idle timeout: an unsolicited pong about every second,

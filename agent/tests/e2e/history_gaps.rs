@@ -9,31 +9,19 @@
 use std::path::Path;
 use std::time::Duration;
 
-use deskbridge_testkit::store::{now_ms, test_store};
-use deskbridge_testkit::tokens::{keys, secured};
-use deskbridge_testkit::{start_relay, Config};
 use fantoccini::actions::{InputSource, MouseActions, PointerAction};
 use fantoccini::Locator;
 
 use crate::chromium::Browser;
-use crate::fleet_page::{
-    agent, click_css, sign_in, text_of, unexpected_console_errors, wait_grid, wait_view,
-    write_users, ALICE,
-};
-use crate::harness::relay_config;
+use crate::fleet_page::{click_css, text_of, unexpected_console_errors, wait_view};
+use crate::history_page::{open_store, SeededPage};
 
 const WAIT: Duration = Duration::from_secs(20);
 const HOUR: u64 = 3_600_000;
 
 /// `id` lost connection from 10 h to 9 h before `now` and slept from 6 h to 3 h before it.
 fn seed(database: &Path, id: &str, now: u64) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while !database.exists() {
-        assert!(std::time::Instant::now() < deadline, "no {database:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let conn = rusqlite::Connection::open(database).unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let conn = open_store(database);
     for (ago, reason) in [(10, Some("lost")), (9, None), (6, Some("sleep")), (3, None)] {
         conn.execute(
             "INSERT INTO presence (desktop, ts, reason) VALUES (?1, ?2, ?3)",
@@ -107,32 +95,11 @@ async fn wait_readout(browser: &Browser, reason: &str) -> String {
 
 #[actix_rt::test]
 async fn the_history_chart_says_why_the_desktop_was_away() {
-    let keys = keys("e2e", 9);
-    let dir = tempfile::tempdir().unwrap();
-    let users_file = dir.path().join("users.toml");
-    write_users(&users_file);
-    let store = test_store(&dir.path().join("data"));
-    let relay = start_relay(Config {
-        users_file: Some(users_file),
-        store: Some(store.clone()),
-        ..secured(relay_config(), &keys)
-    });
-    let addr = relay.addr();
-    let now = now_ms();
-    seed(&store.database(), "alice-1", now);
-    let _desktop = agent(&keys, addr, "alice-1");
-
-    let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&format!("http://{addr}/"))
-        .await
-        .unwrap();
-    sign_in(&browser, ALICE).await;
-    wait_grid(&browser, &["alice-1"]).await;
-    click_css(&browser, "a.desk[data-id=\"alice-1\"]").await;
-    wait_view(&browser, "detail").await;
-    click_css(&browser, "#chart-ranges button[data-range=\"24h\"]").await;
+    let page = SeededPage::open(seed).await;
+    let (browser, now) = (&page.browser, page.now);
+    click_css(browser, "a.desk[data-id=\"alice-1\"]").await;
+    wait_view(browser, "detail").await;
+    click_css(browser, "#chart-ranges button[data-range=\"24h\"]").await;
     browser
         .wait_js(
             "the 24 h chart with both offline bands",
@@ -144,13 +111,13 @@ async fn the_history_chart_says_why_the_desktop_was_away() {
     browser.screenshot("history-gaps-24h").await;
 
     // Inside each band, the read-out says why and from when to when.
-    hover_at(&browser, 4 * HOUR + HOUR / 2).await;
-    let asleep = wait_readout(&browser, "sleep").await;
-    let want = expected(&browser, "desktop asleep", now - 6 * HOUR, now - 3 * HOUR).await;
+    hover_at(browser, 4 * HOUR + HOUR / 2).await;
+    let asleep = wait_readout(browser, "sleep").await;
+    let want = expected(browser, "desktop asleep", now - 6 * HOUR, now - 3 * HOUR).await;
     assert_eq!(asleep, want);
-    hover_at(&browser, 9 * HOUR + HOUR / 2).await;
-    let lost = wait_readout(&browser, "lost").await;
-    let want = expected(&browser, "connection lost", now - 10 * HOUR, now - 9 * HOUR).await;
+    hover_at(browser, 9 * HOUR + HOUR / 2).await;
+    let lost = wait_readout(browser, "lost").await;
+    let want = expected(browser, "connection lost", now - 10 * HOUR, now - 9 * HOUR).await;
     assert_eq!(lost, want);
     browser.screenshot("history-gaps-hover").await;
     let label = browser.attr("history-chart", "aria-label").await;
@@ -166,10 +133,10 @@ async fn the_history_chart_says_why_the_desktop_was_away() {
         .await
         .unwrap();
     canvas.send_keys("\u{E014}").await.unwrap(); // ArrowRight
-    assert_eq!(wait_readout(&browser, "sleep").await, asleep);
+    assert_eq!(wait_readout(browser, "sleep").await, asleep);
     canvas.send_keys("\u{E011}").await.unwrap(); // Home
-    assert_eq!(wait_readout(&browser, "lost").await, lost);
+    assert_eq!(wait_readout(browser, "lost").await, lost);
 
-    let errors = unexpected_console_errors(&browser).await;
+    let errors = unexpected_console_errors(browser).await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 }

@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use deskbridge_testkit::store::{now_ms, test_store};
 use deskbridge_testkit::tokens::{keys, secured};
-use deskbridge_testkit::{start_relay, Config};
+use deskbridge_testkit::{start_relay, Config, RelayHandle};
 use fantoccini::actions::{InputSource, MouseActions, PointerAction};
 use fantoccini::Locator;
 
 use crate::chromium::Browser;
 use crate::fleet_page::{
     agent, click_css, sign_in, text_of, unexpected_console_errors, wait_grid, wait_view,
-    write_users, ALICE, VIC,
+    write_users, Desktop, ALICE, VIC,
 };
 use crate::harness::relay_config;
 
@@ -32,13 +32,7 @@ const HOLE: (u64, u64) = (6 * 3_600_000, 3 * 3_600_000);
 
 /// 30 days of one-minute aggregates for `id` up to the minute before `now`, but none in HOLE.
 fn seed(database: &Path, id: &str, now: u64) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while !database.exists() {
-        assert!(std::time::Instant::now() < deadline, "no {database:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut conn = rusqlite::Connection::open(database).unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let mut conn = open_store(database);
     let tx = conn.transaction().unwrap();
     tx.execute("INSERT OR IGNORE INTO desktops (id) VALUES (?1)", [id])
         .unwrap();
@@ -73,6 +67,65 @@ fn seed(database: &Path, id: &str, now: u64) {
     }
     drop(insert);
     tx.commit().unwrap();
+}
+
+/// The relay's SQLite store at `database`, once the relay has created it; for seeding what a test
+/// cannot wait hours for.
+pub(crate) fn open_store(database: &Path) -> rusqlite::Connection {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !database.exists() {
+        assert!(std::time::Instant::now() < deadline, "no {database:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let conn = rusqlite::Connection::open(database).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn
+}
+
+/// A relay with sign-in and a store that `seed` filled for alice-1 (given the store's path, the
+/// id and now), alice-1's agent, and a browser signed in as alice looking at the grid.
+pub(crate) struct SeededPage {
+    pub browser: Browser,
+    /// When the seed was written (Unix ms).
+    pub now: u64,
+    _desktop: Desktop,
+    _relay: RelayHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl SeededPage {
+    pub(crate) async fn open(seed: fn(&Path, &str, u64)) -> Self {
+        let keys = keys("e2e", 9);
+        let dir = tempfile::tempdir().unwrap();
+        let users_file = dir.path().join("users.toml");
+        write_users(&users_file);
+        let store = test_store(&dir.path().join("data"));
+        let relay = start_relay(Config {
+            users_file: Some(users_file),
+            store: Some(store.clone()),
+            ..secured(relay_config(), &keys)
+        });
+        let addr = relay.addr();
+        let now = now_ms();
+        seed(&store.database(), "alice-1", now);
+        let desktop = agent(&keys, addr, "alice-1");
+
+        let browser = Browser::start().await;
+        browser
+            .client
+            .goto(&format!("http://{addr}/"))
+            .await
+            .unwrap();
+        sign_in(&browser, ALICE).await;
+        wait_grid(&browser, &["alice-1"]).await;
+        Self {
+            browser,
+            now,
+            _desktop: desktop,
+            _relay: relay,
+            _dir: dir,
+        }
+    }
 }
 
 /// The history canvas's data-* attributes: (range, state, points, gaps).
@@ -126,29 +179,8 @@ async fn show_range(browser: &Browser, range: &str) -> (u64, u64) {
 
 #[actix_rt::test]
 async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
-    let keys = keys("e2e", 9);
-    let dir = tempfile::tempdir().unwrap();
-    let users_file = dir.path().join("users.toml");
-    write_users(&users_file);
-    let store = test_store(&dir.path().join("data"));
-    let relay = start_relay(Config {
-        users_file: Some(users_file),
-        store: Some(store.clone()),
-        ..secured(relay_config(), &keys)
-    });
-    let addr = relay.addr();
-    let now = now_ms();
-    seed(&store.database(), "alice-1", now);
-    let _desktop = agent(&keys, addr, "alice-1");
-
-    let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&format!("http://{addr}/"))
-        .await
-        .unwrap();
-    sign_in(&browser, ALICE).await;
-    wait_grid(&browser, &["alice-1"]).await;
+    let page = SeededPage::open(seed).await;
+    let (browser, now) = (&page.browser, page.now);
     // The card's line is the last hour from the store (about 60 minutes), not just the socket's
     // last minute.
     browser
@@ -160,8 +192,8 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
         .await;
 
     browser.screenshot("history-grid").await;
-    click_css(&browser, "a.desk[data-id=\"alice-1\"]").await;
-    wait_view(&browser, "detail").await;
+    click_css(browser, "a.desk[data-id=\"alice-1\"]").await;
+    wait_view(browser, "detail").await;
     assert_eq!(
         browser
             .js("return document.getElementById('chart-ranges').dataset.range")
@@ -170,11 +202,11 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
     );
 
     // 1 h: a point a minute, all of them joined.
-    let (points, gaps) = show_range(&browser, "1h").await;
+    let (points, gaps) = show_range(browser, "1h").await;
     assert!((55..=62).contains(&points), "1 h: {points} points");
     assert_eq!(gaps, 0, "1 h has no hole");
     // 24 h: a point a minute but for the 3 hours offline, which break the line once.
-    let (points, gaps) = show_range(&browser, "24h").await;
+    let (points, gaps) = show_range(browser, "24h").await;
     assert!((1_230..=1_262).contains(&points), "24 h: {points} points");
     assert_eq!(gaps, 1, "24 h: the offline hours are one gap");
     browser.screenshot("history-24h").await;
@@ -197,7 +229,7 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
             browser.displayed("chart-readout").await
         })
         .await;
-    let readout = text_of(&browser, "chart-readout").await;
+    let readout = text_of(browser, "chart-readout").await;
     assert!(
         readout.contains(" · min ") && readout.contains(" · mean ") && readout.contains(" · max "),
         "{readout}"
@@ -233,13 +265,13 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
         .await;
 
     // 30 d: the relay's ~2,000 points (22-minute buckets), the hole still a gap.
-    let (points, gaps) = show_range(&browser, "30d").await;
+    let (points, gaps) = show_range(browser, "30d").await;
     assert!((1_800..=2_000).contains(&points), "30 d: {points} points");
     assert_eq!(gaps, 1, "30 d: the offline hours are one gap");
     browser.screenshot("history-30d").await;
 
     // Live is today's chart again.
-    click_css(&browser, "#chart-ranges button[data-range=\"live\"]").await;
+    click_css(browser, "#chart-ranges button[data-range=\"live\"]").await;
     browser
         .wait_until("the live chart back", WAIT, || async {
             browser.displayed("chart").await && !browser.displayed("history-chart").await
@@ -282,25 +314,25 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let errors = unexpected_console_errors(&browser).await;
+    let errors = unexpected_console_errors(browser).await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 
     // A viewer: the history too, but no Log.
     browser.click("signout").await;
-    wait_view(&browser, "signin").await;
+    wait_view(browser, "signin").await;
     // (Signed in, the page would open the desktop the address names: start from the grid.)
     browser
         .js("history.replaceState(null, '', '/'); return null")
         .await;
-    sign_in(&browser, VIC).await;
-    wait_grid(&browser, &["alice-1"]).await;
-    click_css(&browser, "a.desk[data-id=\"alice-1\"]").await;
+    sign_in(browser, VIC).await;
+    wait_grid(browser, &["alice-1"]).await;
+    click_css(browser, "a.desk[data-id=\"alice-1\"]").await;
     browser
         .wait_until("the viewer's detail view connected", WAIT, || async {
             browser.attr("presence", "data-state").await.as_deref() == Some("online")
         })
         .await;
-    let (points, _) = show_range(&browser, "1h").await;
+    let (points, _) = show_range(browser, "1h").await;
     assert!(points >= 55, "a viewer's 1 h: {points} points");
     assert!(!browser.displayed("log-card").await, "no Log for a viewer");
     assert!(!browser.displayed("beep").await, "no Beep for a viewer");
@@ -308,7 +340,7 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
     // The view-only link's page, signed out (no cookie): the history with the link's token
     // (Authorization: Bearer).
     browser.click("signout").await;
-    wait_view(&browser, "signin").await;
+    wait_view(browser, "signin").await;
     browser.client.goto(&link).await.unwrap();
     browser
         .wait_until("the shared view", WAIT, || async {
@@ -319,7 +351,7 @@ async fn the_page_charts_hours_days_and_a_month_and_lists_the_log() {
         browser.js("return document.body.dataset.mode").await,
         "share"
     );
-    let (points, _) = show_range(&browser, "24h").await;
+    let (points, _) = show_range(browser, "24h").await;
     assert!(points >= 1_230, "a view-only link's 24 h: {points} points");
     assert!(
         !browser.displayed("log-card").await,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection};
 
 use super::packed::{self, Packed};
-use super::schema::StoreError;
+use super::schema::{merge_minutes, StoreError};
 
 fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row(
@@ -33,17 +33,11 @@ pub fn from_v1(conn: &Connection) -> Result<(), StoreError> {
         let tx = conn.unchecked_transaction()?;
         let last: i64 = tx.query_row("SELECT last_seq FROM rollup", [], |r| r.get(0))?;
         tx.execute(
-            "INSERT INTO minutes (key, minute, n, low, high, total, memory_n, memory_total)
-             SELECT key, ts / 60000 * 60000, count(*), min(value), max(value), sum(value),
-                    count(memory_used), coalesce(sum(memory_used), 0)
-             FROM samples WHERE seq > ?1 GROUP BY key, ts / 60000
-             ON CONFLICT (key, minute) DO UPDATE SET
-                 n = n + excluded.n,
-                 low = min(low, excluded.low),
-                 high = max(high, excluded.high),
-                 total = total + excluded.total,
-                 memory_n = memory_n + excluded.memory_n,
-                 memory_total = memory_total + excluded.memory_total",
+            merge_minutes!(
+                "SELECT key, ts / 60000 * 60000, count(*), min(value), max(value), sum(value),
+                        count(memory_used), coalesce(sum(memory_used), 0)
+                 FROM samples WHERE seq > ?1 GROUP BY key, ts / 60000"
+            ),
             [last],
         )?;
         tx.execute("DROP TABLE rollup", [])?;

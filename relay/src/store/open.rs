@@ -17,8 +17,9 @@ use super::packed::{self, PackError, Packed};
 /// still find it open; later ones are merged into the written minute.
 pub const GRACE_MS: u64 = 5_000;
 
-/// A minute's running aggregate: min, max and sum of `value`, and of memory in use.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A minute's running aggregate: min, max and sum of `value`, and of memory in use. Both back ends
+/// store it as is (SQLite's `minutes` columns, JetStream's minute records).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Aggregate {
     pub n: u64,
     pub low: f64,

@@ -18,6 +18,27 @@ use rusqlite::Connection;
 /// The schema version this relay writes (`PRAGMA user_version`).
 pub const VERSION: i64 = 2;
 
+/// `INSERT INTO minutes … <source> ON CONFLICT …`: adds the aggregates `source` yields (a
+/// `VALUES` row or a `SELECT`, columns in the order below) to the minutes already stored, counts
+/// and sums added, extremes compared. One statement for the writer and the schema 1 migration, so
+/// a minute folds the same way whichever wrote it.
+macro_rules! merge_minutes {
+    ($source:literal) => {
+        concat!(
+            "INSERT INTO minutes (key, minute, n, low, high, total, memory_n, memory_total) ",
+            $source,
+            " ON CONFLICT (key, minute) DO UPDATE SET
+                 n = n + excluded.n,
+                 low = min(low, excluded.low),
+                 high = max(high, excluded.high),
+                 total = total + excluded.total,
+                 memory_n = memory_n + excluded.memory_n,
+                 memory_total = memory_total + excluded.memory_total"
+        )
+    };
+}
+pub(crate) use merge_minutes;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS desktops (
     key INTEGER PRIMARY KEY,

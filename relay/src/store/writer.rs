@@ -26,7 +26,7 @@ use super::open::{self, Aggregate, OpenMinutes, GRACE_MS};
 use super::packed::{self, Packed};
 use super::query::MINUTE_MS;
 use super::record::{now_ms, AuditRecord, Item, Sample};
-use super::schema::StoreError;
+use super::schema::{merge_minutes, StoreError};
 
 /// Most items in one transaction; at 10,000 desktops at 1 Hz a second's worth.
 const MAX_BATCH: usize = 16_384;
@@ -400,27 +400,17 @@ fn write_minute(
     if agg.n == 0 {
         return Ok(());
     }
-    tx.prepare_cached(
-        "INSERT INTO minutes (key, minute, n, low, high, total, memory_n, memory_total)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (key, minute) DO UPDATE SET
-             n = n + excluded.n,
-             low = min(low, excluded.low),
-             high = max(high, excluded.high),
-             total = total + excluded.total,
-             memory_n = memory_n + excluded.memory_n,
-             memory_total = memory_total + excluded.memory_total",
-    )?
-    .execute(params![
-        key,
-        minute as i64,
-        agg.n as i64,
-        agg.low,
-        agg.high,
-        agg.total,
-        agg.memory_n as i64,
-        agg.memory_total
-    ])?;
+    tx.prepare_cached(merge_minutes!("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"))?
+        .execute(params![
+            key,
+            minute as i64,
+            agg.n as i64,
+            agg.low,
+            agg.high,
+            agg.total,
+            agg.memory_n as i64,
+            agg.memory_total
+        ])?;
     tx.prepare_cached(
         "INSERT INTO raw (key, minute, data) VALUES (?1, ?2, ?3)
          ON CONFLICT (key, minute) DO UPDATE SET data = CAST(data || excluded.data AS BLOB)",

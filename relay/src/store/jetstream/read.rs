@@ -216,15 +216,7 @@ pub async fn history(
             read(js, wire::MINUTES, subject, first, |payload, stored| {
                 if let Ok(m) = serde_json::from_slice::<MinuteRecord>(payload) {
                     if (first..to).contains(&m.minute.minute) {
-                        let agg = Aggregate {
-                            n: m.minute.n,
-                            low: m.minute.low,
-                            high: m.minute.high,
-                            total: m.minute.total,
-                            memory_n: m.minute.memory_n,
-                            memory_total: m.minute.memory_total,
-                        };
-                        gathered.add(m.minute.minute, m.origin, Part::Aggregate(agg));
+                        gathered.add(m.minute.minute, m.origin, Part::Aggregate(m.minute.agg));
                     }
                 }
                 stored <= stop

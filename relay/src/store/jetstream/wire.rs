@@ -6,6 +6,7 @@
 use deskbridge_protocol::ClientId;
 use serde::{Deserialize, Serialize};
 
+use crate::store::open::Aggregate;
 use crate::store::packed::{self, PackError, MINUTE_MS};
 
 /// The streams, one per kind of record, each with its own retention (`max_age`). (Schema 1's
@@ -37,15 +38,12 @@ pub fn subject(kind: &str, id: Option<&ClientId>) -> String {
 
 /// The aggregate of one desktop's samples in one minute (or part of one: a reader merges the
 /// records of the same minute, which two nodes may both write when the desktop moves).
+/// On the wire its fields sit beside `minute`, as they did when this type spelt them out.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Minute {
     pub minute: u64,
-    pub n: u64,
-    pub low: f64,
-    pub high: f64,
-    pub total: f64,
-    pub memory_n: u64,
-    pub memory_total: f64,
+    #[serde(flatten)]
+    pub agg: Aggregate,
 }
 
 /// Raw samples, packed: one message per desktop per minute (`deskbridge.store.v2.raw.<id>`).
@@ -183,6 +181,34 @@ pub struct OpenRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_minute_record_keeps_its_fields_side_by_side_on_the_wire() {
+        let agg = Aggregate {
+            n: 2,
+            low: 1.0,
+            high: 3.0,
+            total: 4.0,
+            memory_n: 1,
+            memory_total: 5.0,
+        };
+        let record = MinuteRecord {
+            minute: Minute {
+                minute: 60_000,
+                agg,
+            },
+            origin: None,
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"minute":60000,"n":2,"low":1.0,"high":3.0,"total":4.0,"memory_n":1,"memory_total":5.0})
+        );
+        assert_eq!(
+            serde_json::from_value::<MinuteRecord>(json).unwrap(),
+            record
+        );
+    }
 
     #[test]
     fn every_id_is_one_token() {

@@ -457,15 +457,7 @@ async fn fold_minute(
                 packed: p.packed.clone(),
             };
             let record = MinuteRecord {
-                minute: Minute {
-                    minute,
-                    n: p.agg.n,
-                    low: p.agg.low,
-                    high: p.agg.high,
-                    total: p.agg.total,
-                    memory_n: p.agg.memory_n,
-                    memory_total: p.agg.memory_total,
-                },
+                minute: Minute { minute, agg: p.agg },
                 origin: Some(origin),
             };
             let Ok(json) = serde_json::to_vec(&record) else {
