@@ -166,7 +166,8 @@ pub struct ServeArgs {
     #[arg(long, env = "DESKBRIDGE_COMMANDS_PER_SECOND", default_value_t = 5)]
     pub commands_per_second: u32,
 
-    /// How often to ping each client.
+    /// Ping a client silent for this long; desktops also hear a heartbeat from the relay at
+    /// least this often (every third of their timeout, where longer).
     #[arg(long, env = "DESKBRIDGE_HEARTBEAT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub heartbeat_interval: Duration,
 
@@ -175,7 +176,8 @@ pub struct ServeArgs {
     pub client_timeout: Duration,
 
     /// Drop a desktop nobody watches only after this long without a frame from it; it is told
-    /// so in `audience` (the agent then pings every third of it). At least --client-timeout.
+    /// so in `audience`, and the relay sends it a heartbeat every third of it. At least
+    /// --client-timeout.
     #[arg(long, env = "DESKBRIDGE_CLIENT_TIMEOUT_IDLE", default_value = "120s", value_parser = parse_duration)]
     pub client_timeout_idle: Duration,
 
